@@ -1,0 +1,1 @@
+# bench/: benchmark programs (run through 'walrec bench').

@@ -1,0 +1,3 @@
+# docs/: documentation shipped in the tarball.
+EXTRA_DIST += \
+	docs/decisions.md

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+/* walrec: multi-process shared-memory write-ahead-log recorder (umbrella header). */
+#ifndef WALREC_H
+#define WALREC_H
+
+#include <walrec/common.h>
+
+#endif

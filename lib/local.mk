@@ -1,0 +1,9 @@
+# lib/: building blocks that know nothing of the WAL.
+libwalrec_internal_la_SOURCES += \
+	lib/atomics.h \
+	lib/clock.h \
+	lib/compiler.h \
+	lib/fs.c lib/fs.h \
+	lib/log.c lib/log.h \
+	lib/stats.c lib/stats.h \
+	lib/sys.c lib/sys.h

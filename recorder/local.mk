@@ -1,0 +1,3 @@
+# recorder/: the WAL itself.
+libwalrec_internal_la_SOURCES += \
+	recorder/format.c recorder/format.h

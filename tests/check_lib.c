@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/* lib/: clock, stats, fs helpers and the swappable system-call table. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/fs.h"
+#include "lib/stats.h"
+#include "lib/sys.h"
+#include "tests/testutil.h"
+
+START_TEST(test_lib_clock_monotonic)
+{
+	uint64_t a = wr_clock_now_ns();
+	usleep(2000);
+	uint64_t b = wr_clock_now_ns();
+	ck_assert_uint_ge(b - a, 2000000);
+	ck_assert_uint_gt(wr_clock_realtime_ns(), 1600000000ull * 1000000000ull);
+}
+END_TEST
+
+START_TEST(test_lib_stats_duration_and_operation)
+{
+	static wr_duration_t d;
+	static wr_operation_t o;
+	memset(&d, 0, sizeof d);
+	memset(&o, 0, sizeof o);
+	wr_duration_record(&d, 100, 150);
+	wr_duration_record(&d, 100, 130);
+	wr_duration_record(&d, 100, 400);
+	wr_duration_record(&d, 200, 100); /* clock went backwards: counts as 0 */
+	wr_operation_record(&o, true, 0, 10);
+	wr_operation_record(&o, false, 0, 30);
+#ifdef WR_TELEMETRY
+	ck_assert_uint_eq(d.count, 4);
+	ck_assert_uint_eq(d.total_ns, 50 + 30 + 300);
+	ck_assert_uint_eq(d.min_ns, 0);
+	ck_assert_uint_eq(d.max_ns, 300);
+	ck_assert_uint_eq(o.samples, 2);
+	ck_assert_uint_eq(o.successes, 1);
+	ck_assert_uint_eq(o.min_ns, 10);
+	ck_assert_uint_eq(o.max_ns, 30);
+#else
+	ck_assert_uint_eq(d.count, 0);
+#endif
+}
+END_TEST
+
+START_TEST(test_lib_stats_histogram_quantiles)
+{
+	static wr_histogram_t h;
+	memset(&h, 0, sizeof h);
+	ck_assert_uint_eq(wr_histogram_quantile(&h, 0.5), 0);
+	ck_assert_uint_eq(wr_histogram_bucket(0), 0);
+	ck_assert_uint_eq(wr_histogram_bucket(1), 1);
+	ck_assert_uint_eq(wr_histogram_bucket(1023), 10);
+	ck_assert_uint_eq(wr_histogram_bucket(1024), 11);
+	ck_assert_uint_eq(wr_histogram_bucket(UINT64_MAX), 64);
+#ifdef WR_TELEMETRY
+	/* 990 values in [16,32), 10 values of 5000 (bucket [4096,8192)). */
+	for (int i = 0; i < 990; i++)
+		wr_histogram_record(&h, 20);
+	for (int i = 0; i < 10; i++)
+		wr_histogram_record(&h, 5000);
+	ck_assert_uint_eq(h.count, 1000);
+	uint64_t p50 = wr_histogram_quantile(&h, 0.50);
+	ck_assert_uint_ge(p50, 16);
+	ck_assert_uint_lt(p50, 32);
+	uint64_t p999 = wr_histogram_quantile(&h, 0.999);
+	ck_assert_uint_ge(p999, 4096);
+	ck_assert_uint_le(p999, 5000); /* capped at max */
+	ck_assert_uint_eq(wr_histogram_quantile(&h, 1.0), 5000);
+#endif
+}
+END_TEST
+
+static char *dir;
+
+static void
+setup_dir(void)
+{
+	dir = wr_test_mkdtemp();
+}
+
+static void
+teardown_dir(void)
+{
+	wr_sys_reset();
+	wr_test_rmtree(dir);
+	free(dir);
+}
+
+static int
+read_meta(const char *name, char *out, size_t n)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	size_t len;
+	char *buf = wr_test_read_file(path, &len);
+	if (!buf)
+		return -1;
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, buf, len);
+	out[len] = 0;
+	free(buf);
+	return (int)len;
+}
+
+START_TEST(test_lib_fs_durable_replace)
+{
+	char buf[64];
+	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "first", 5), 0);
+	ck_assert_int_eq(read_meta("f", buf, sizeof buf), 5);
+	ck_assert_str_eq(buf, "first");
+	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "second!", 7), 0);
+	ck_assert_str_eq((read_meta("f", buf, sizeof buf), buf), "second!");
+	ck_assert_int_eq(read_meta("f.tmp", buf, sizeof buf), -1);
+}
+END_TEST
+
+static int
+fail_rename(const char *a, const char *b)
+{
+	(void)a;
+	(void)b;
+	errno = EXDEV;
+	return -1;
+}
+
+static int
+fail_fdatasync(int fd)
+{
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+static int short_writes;
+
+static ssize_t
+short_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	short_writes++;
+	return wr_sys_libc.pwrite(fd, buf, len > 3 ? 3 : len, off);
+}
+
+START_TEST(test_lib_fs_replace_faults_keep_old_file)
+{
+	char buf[64];
+	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "old", 3), 0);
+
+	wr_sys.rename = fail_rename;
+	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "new", 3), -EXDEV);
+	ck_assert_str_eq((read_meta("f", buf, sizeof buf), buf), "old");
+	ck_assert_int_eq(read_meta("f.tmp", buf, sizeof buf), -1);
+	wr_sys_reset();
+
+	wr_sys.fdatasync = fail_fdatasync;
+	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "new", 3), -EIO);
+	ck_assert_str_eq((read_meta("f", buf, sizeof buf), buf), "old");
+	wr_sys_reset();
+
+	short_writes = 0;
+	wr_sys.pwrite = short_pwrite;
+	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "0123456789", 10), 0);
+	ck_assert_int_eq(short_writes, 4);
+	ck_assert_str_eq((read_meta("f", buf, sizeof buf), buf), "0123456789");
+}
+END_TEST
+
+static int
+no_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	(void)fd;
+	(void)mode;
+	(void)off;
+	(void)len;
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
+static int
+full_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	(void)fd;
+	(void)mode;
+	(void)off;
+	(void)len;
+	errno = ENOSPC;
+	return -1;
+}
+
+START_TEST(test_lib_fs_preallocate)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/p", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(wr_fs_preallocate(fd, 100000), 0);
+	ck_assert_int_eq(wr_test_file_size(path), 100000);
+
+	wr_sys.fallocate = no_fallocate;
+	ck_assert_int_eq(wr_fs_preallocate(fd, 200000), 0);
+	ck_assert_int_eq(wr_test_file_size(path), 200000);
+
+	wr_sys.fallocate = full_fallocate;
+	ck_assert_int_eq(wr_fs_preallocate(fd, 300000), -ENOSPC);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_lib_fs_mkdir_and_join)
+{
+	char path[4096];
+	ck_assert_int_eq(wr_fs_join(path, sizeof path, dir, "sub"), 0);
+	ck_assert_int_eq(wr_fs_mkdir(path), 0);
+	ck_assert_int_eq(wr_fs_mkdir(path), 0);
+	char file[4096];
+	ck_assert_int_eq(wr_fs_join(file, sizeof file, dir, "plain"), 0);
+	ck_assert_int_eq(wr_test_write_file(file, "x", 1), 0);
+	ck_assert_int_eq(wr_fs_mkdir(file), -ENOTDIR);
+	ck_assert_int_eq(wr_fs_join(path, 5, dir, "sub"), -ENAMETOOLONG);
+	ck_assert_int_eq(wr_fs_sync_dir(dir), 0);
+	ck_assert_int_lt(wr_fs_sync_dir(file), 0);
+}
+END_TEST
+
+static Suite *
+lib_suite(void)
+{
+	Suite *s = suite_create("lib");
+	TCase *core = tcase_create("core");
+	tcase_add_test(core, test_lib_clock_monotonic);
+	tcase_add_test(core, test_lib_stats_duration_and_operation);
+	tcase_add_test(core, test_lib_stats_histogram_quantiles);
+	suite_add_tcase(s, core);
+	TCase *fs = tcase_create("fs");
+	tcase_add_checked_fixture(fs, setup_dir, teardown_dir);
+	tcase_add_test(fs, test_lib_fs_durable_replace);
+	tcase_add_test(fs, test_lib_fs_replace_faults_keep_old_file);
+	tcase_add_test(fs, test_lib_fs_preallocate);
+	tcase_add_test(fs, test_lib_fs_mkdir_and_join);
+	suite_add_tcase(s, fs);
+	return s;
+}
+
+WR_CHECK_MAIN(lib_suite)

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared helpers for the Check suites. */
+#ifndef WR_TESTUTIL_H
+#define WR_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Define main() for a test program that runs one suite (CK_FORK as set by env). */
+#define WR_CHECK_MAIN(suite_fn)                                                 \
+	int main(void)                                                          \
+	{                                                                       \
+		SRunner *sr = srunner_create(suite_fn());                       \
+		srunner_run_all(sr, CK_NORMAL);                                 \
+		int failed = srunner_ntests_failed(sr);                         \
+		srunner_free(sr);                                               \
+		return failed == 0 ? 0 : 1;                                     \
+	}
+
+/* Create a fresh temporary directory; the path lives until wr_test_rmdir. */
+char *wr_test_mkdtemp(void);
+
+/* Remove a directory tree (test cleanup only). */
+void wr_test_rmtree(const char *path);
+
+/* Deterministic pseudo-random numbers (splitmix64) for reproducible tests. */
+uint64_t wr_test_rand(uint64_t *state);
+
+/* Size of a file, or -1. */
+long long wr_test_file_size(const char *path);
+
+/* Read a whole file into a malloc'd buffer; *len set. NULL on error. */
+void *wr_test_read_file(const char *path, size_t *len);
+
+/* Write a whole file (create or truncate). 0 on success. */
+int wr_test_write_file(const char *path, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,1 @@
+# tools/: the walrec program. Subcommands are wired in as they land.

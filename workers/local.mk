@@ -1,0 +1,1 @@
+# workers/: background threads of the recorder.
