@@ -65,6 +65,8 @@ bool wr_meta_store_flush_to_disk(struct wr_meta_store *m);
  * Load dir/wal.meta into the state (clean afterwards). Returns 0, -ENOENT
  * when missing, -WALREC_EFORMAT when the file is not exactly 16 bytes,
  * or -errno. The caller validates the state against the segment it names.
+ * Writes the state as update() does: call it from the update thread, or
+ * before that thread starts.
  */
 int wr_meta_store_load(struct wr_meta_store *m);
 
