@@ -22,3 +22,13 @@ tests_check_lib_SOURCES = tests/check_lib.c
 tests_check_lib_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_lib_LDADD = $(WR_TEST_LDADD)
 endif
+
+if HAVE_CHECK
+WR_CHECKS += tests/check_meta_store tests/check_metrics_out
+tests_check_meta_store_SOURCES = tests/check_meta_store.c
+tests_check_meta_store_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_meta_store_LDADD = $(WR_TEST_LDADD)
+tests_check_metrics_out_SOURCES = tests/check_metrics_out.c
+tests_check_metrics_out_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_metrics_out_LDADD = $(WR_TEST_LDADD)
+endif
