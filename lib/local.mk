@@ -7,3 +7,4 @@ libwalrec_internal_la_SOURCES += \
 	lib/log.c lib/log.h \
 	lib/stats.c lib/stats.h \
 	lib/sys.c lib/sys.h
+libwalrec_internal_la_SOURCES += lib/metrics_out.c lib/metrics_out.h

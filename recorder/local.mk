@@ -1,3 +1,6 @@
 # recorder/: the WAL itself.
 libwalrec_internal_la_SOURCES += \
 	recorder/format.c recorder/format.h
+libwalrec_internal_la_SOURCES += \
+	recorder/segment_writer.c recorder/segment_writer.h
+libwalrec_internal_la_SOURCES += recorder/meta_store.c recorder/meta_store.h

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "lib/stats.h"
 #include "recorder/format.h"
@@ -32,7 +33,7 @@ struct wr_meta_store {
 	_Atomic uint64_t packed;                /* (segment_index << 32) | offset */
 	_Atomic uint64_t last_event_id;
 	WR_ALIGNED_LINE _Atomic uint64_t dirty_seq; /* seq of the last update not yet flushed */
-	uint64_t flushed_seq;                   /* flusher thread only */
+	_Atomic uint64_t flushed_seq;           /* written by the flusher only; is_dirty reads it */
 	struct wr_meta_store_metrics *metrics;  /* may be NULL */
 	char dir[4096];
 	char path[4096];
@@ -68,5 +69,24 @@ bool wr_meta_store_flush_to_disk(struct wr_meta_store *m);
 int wr_meta_store_load(struct wr_meta_store *m);
 
 const char *wr_meta_store_filepath(const struct wr_meta_store *m);
+
+/* ---- telemetry ------------------------------------------------------------ */
+
+struct wr_out;
+
+/* Snapshot copy (relaxed loads); dst and src may be in shared memory. */
+void wr_meta_store_metrics_copy(struct wr_meta_store_metrics *dst,
+				const struct wr_meta_store_metrics *src);
+
+/* Write the "meta_store" component section to o (any format, see metrics_out.h). */
+void wr_meta_store_metrics_emit(const struct wr_meta_store_metrics *m, struct wr_out *o);
+
+/* Human-readable text to f, under the heading label (NULL: no heading line). */
+void wr_meta_store_metrics_dump(const struct wr_meta_store_metrics *m, const char *label,
+				FILE *f);
+
+/* Prometheus text exposition 0.0.4 to f; labels as in wr_out (may be NULL). */
+void wr_meta_store_metrics_collect(const struct wr_meta_store_metrics *m,
+				   const char *labels, FILE *f);
 
 #endif

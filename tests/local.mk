@@ -9,7 +9,8 @@ WR_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 WR_CHECKS = \
 	tests/check_format \
-	tests/check_lib
+	tests/check_lib \
+	tests/check_segment_writer
 
 check_PROGRAMS += $(WR_CHECKS)
 TESTS += $(WR_CHECKS)
@@ -21,4 +22,18 @@ tests_check_format_LDADD = $(WR_TEST_LDADD)
 tests_check_lib_SOURCES = tests/check_lib.c
 tests_check_lib_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_lib_LDADD = $(WR_TEST_LDADD)
+
+tests_check_segment_writer_SOURCES = tests/check_segment_writer.c
+tests_check_segment_writer_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_segment_writer_LDADD = $(WR_TEST_LDADD)
+endif
+
+if HAVE_CHECK
+WR_CHECKS += tests/check_meta_store tests/check_metrics_out
+tests_check_meta_store_SOURCES = tests/check_meta_store.c
+tests_check_meta_store_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_meta_store_LDADD = $(WR_TEST_LDADD)
+tests_check_metrics_out_SOURCES = tests/check_metrics_out.c
+tests_check_metrics_out_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_metrics_out_LDADD = $(WR_TEST_LDADD)
 endif
