@@ -119,6 +119,7 @@ void wr_manager_attach(struct wr_manager *m, struct wr_segment_preparer *p,
 		       struct wr_segment_maintainer *mt, struct wr_meta_coordinator *c);
 
 int wr_manager_append_slow(struct wr_manager *m, const walrec_event_t *ev, uint64_t *id);
+/* Act on attention bits: 1 if a block was sealed, 0, or -WALREC_ELATCHED/-WALREC_ECLOSED. */
 int wr_manager_handle_attention(struct wr_manager *m, uint32_t attn);
 void wr_manager_after_seal(struct wr_manager *m);
 
@@ -183,5 +184,11 @@ wr_manager_latched(const struct wr_manager *m)
 int wr_manager_close_active(struct wr_manager *m);
 
 void wr_manager_fini(struct wr_manager *m);
+
+struct wr_out;
+void wr_manager_metrics_copy(struct wr_manager_metrics *dst, const struct wr_manager_metrics *src);
+/* The "manager" component section; events_appended is emitted as a counter. */
+void wr_manager_metrics_emit(const struct wr_manager_metrics *m, uint64_t events_appended,
+			     struct wr_out *o);
 
 #endif

@@ -46,6 +46,7 @@ struct wr_meta_coordinator {
 	pthread_cond_t durable;  /* waiters sleep here */
 	bool stop;               /* under lock */
 	bool kicked;             /* under lock: somebody asked for a round */
+	bool closed;             /* under lock: close finished; waiters give up */
 	uint64_t want_id;        /* under lock: highest id a waiter waits for */
 	bool started;
 	pthread_t thread;
@@ -73,7 +74,8 @@ void wr_meta_coordinator_kick(struct wr_meta_coordinator *c);
 
 /*
  * Wait until event id is durable, up to timeout_ns (UINT64_MAX: no limit).
- * 0, -ETIMEDOUT, the latched error, or -WALREC_ECLOSED when stopped first.
+ * 0, -ETIMEDOUT, the latched error, or -WALREC_ECLOSED when the recorder
+ * closed without the id becoming durable.
  */
 int wr_meta_coordinator_wait(struct wr_meta_coordinator *c, uint64_t id, uint64_t timeout_ns);
 
@@ -99,9 +101,19 @@ void wr_meta_coordinator_wake_waiters(struct wr_meta_coordinator *c);
 bool wr_meta_coordinator_flush_meta(struct wr_meta_coordinator *c, uint32_t segment,
 				    uint64_t end, uint64_t last_id);
 
+/* Close finished: wake waiters for good (they get -WALREC_ECLOSED unless durable). */
+void wr_meta_coordinator_mark_closed(struct wr_meta_coordinator *c);
+
 /* Stop the thread (no final round: close syncs itself). Safe twice. */
 void wr_meta_coordinator_stop(struct wr_meta_coordinator *c);
 
 void wr_meta_coordinator_fini(struct wr_meta_coordinator *c);
+
+struct wr_out;
+void wr_meta_coordinator_metrics_copy(struct wr_meta_coordinator_metrics *dst,
+				      const struct wr_meta_coordinator_metrics *src);
+/* The "durability" component section. */
+void wr_meta_coordinator_metrics_emit(const struct wr_meta_coordinator_metrics *m,
+				      struct wr_out *o);
 
 #endif

@@ -98,6 +98,13 @@ int wr_segment_maintainer_stop(struct wr_segment_maintainer *mt, uint32_t extra_
 
 void wr_segment_maintainer_fini(struct wr_segment_maintainer *mt);
 
+struct wr_out;
+void wr_segment_maintainer_metrics_copy(struct wr_segment_maintainer_metrics *dst,
+					const struct wr_segment_maintainer_metrics *src);
+/* The "segment_maintainer" component section. */
+void wr_segment_maintainer_metrics_emit(const struct wr_segment_maintainer_metrics *m,
+					struct wr_out *o);
+
 /*
  * Compress dir/src (a closed .wal) to dir/dst (.wal.lz4) as one LZ4
  * frame, streamed in chunks, through dst.tmp (O_EXCL|O_NOFOLLOW),

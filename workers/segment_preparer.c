@@ -10,6 +10,7 @@
 #include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/log.h"
+#include "lib/metrics_out.h"
 #include "lib/sys.h"
 #include "workers/segment_preparer.h"
 
@@ -187,12 +188,17 @@ wr_segment_preparer_start(struct wr_segment_preparer *p)
 }
 
 int
-wr_segment_preparer_take(struct wr_segment_preparer *p, struct wr_segment_slot **out)
+wr_segment_preparer_take(struct wr_segment_preparer *p, struct wr_segment_slot **out,
+			 bool *waited)
 {
 	int rc = 0;
+	if (waited)
+		*waited = false;
 	pthread_mutex_lock(&p->lock);
 	if (p->count == 0 && p->error == 0 && !p->stop) {
 		uint64_t t0 = wr_clock_now_ns();
+		if (waited)
+			*waited = true;
 		while (p->count == 0 && p->error == 0 && !p->stop)
 			pthread_cond_wait(&p->ready, &p->lock);
 		wr_duration_record(&p->metrics->get_next_segment_wait, t0, wr_clock_now_ns());
@@ -246,4 +252,35 @@ wr_segment_preparer_fini(struct wr_segment_preparer *p)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->space);
 	pthread_cond_destroy(&p->ready);
+}
+
+void
+wr_segment_preparer_metrics_copy(struct wr_segment_preparer_metrics *dst,
+				 const struct wr_segment_preparer_metrics *src)
+{
+	wr_duration_copy(&dst->get_next_segment_wait, &src->get_next_segment_wait);
+	wr_counter_copy(&dst->get_next_segment_ready, &src->get_next_segment_ready);
+	wr_operation_copy(&dst->prepare, &src->prepare);
+	wr_counter_copy(&dst->prepare_failures, &src->prepare_failures);
+	wr_gauge_copy(&dst->queue_depth, &src->queue_depth);
+	wr_gauge_copy(&dst->last_error, &src->last_error);
+}
+
+void
+wr_segment_preparer_metrics_emit(const struct wr_segment_preparer_metrics *m, struct wr_out *o)
+{
+	wr_out_component_begin(o, "segment_preparer");
+	wr_out_duration(o, "get_next_segment_wait",
+			"Time a rotation waited because no prepared segment was ready.",
+			&m->get_next_segment_wait);
+	wr_out_counter(o, "get_next_segment_ready", "Rotations that found a segment ready.",
+		       &m->get_next_segment_ready);
+	wr_out_operation(o, "prepare", "Creating, preallocating, mapping and writing out a segment.",
+			 &m->prepare);
+	wr_out_counter(o, "prepare_failures", "Failed preparations (retried with backoff).",
+		       &m->prepare_failures);
+	wr_out_gauge(o, "queue_depth", "Prepared segments ready.", &m->queue_depth);
+	wr_out_gauge(o, "last_error", "-errno of the last failure, 0 once one succeeded.",
+		     &m->last_error);
+	wr_out_component_end(o);
 }

@@ -72,9 +72,11 @@ int wr_segment_preparer_start(struct wr_segment_preparer *p);
  * is failing (a full disk), returns that error at once (-ENOSPC...) so
  * the caller can push back on its appender instead of blocking; the
  * preparer keeps retrying with backoff. Returns 0 and *out, the
- * preparation error, or -WALREC_ECLOSED after stop. Owner thread only.
+ * preparation error, or -WALREC_ECLOSED after stop. *waited (may be
+ * NULL) says whether it had to wait. Owner thread only.
  */
-int wr_segment_preparer_take(struct wr_segment_preparer *p, struct wr_segment_slot **out);
+int wr_segment_preparer_take(struct wr_segment_preparer *p, struct wr_segment_slot **out,
+			     bool *waited);
 
 /*
  * Stop the thread, then close and remove every prepared segment that was
@@ -84,6 +86,13 @@ void wr_segment_preparer_stop(struct wr_segment_preparer *p);
 
 /* Free the synchronisation objects (after stop). */
 void wr_segment_preparer_fini(struct wr_segment_preparer *p);
+
+struct wr_out;
+void wr_segment_preparer_metrics_copy(struct wr_segment_preparer_metrics *dst,
+				      const struct wr_segment_preparer_metrics *src);
+/* The "segment_preparer" component section. */
+void wr_segment_preparer_metrics_emit(const struct wr_segment_preparer_metrics *m,
+				      struct wr_out *o);
 
 /* Allocate a slot (64-byte aligned) / free one whose writer is closed. */
 struct wr_segment_slot *wr_segment_slot_alloc(void);
