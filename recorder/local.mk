@@ -4,3 +4,7 @@ libwalrec_internal_la_SOURCES += \
 libwalrec_internal_la_SOURCES += \
 	recorder/segment_writer.c recorder/segment_writer.h
 libwalrec_internal_la_SOURCES += recorder/meta_store.c recorder/meta_store.h
+walrecinclude_HEADERS += include/walrec/recorder.h
+libwalrec_internal_la_SOURCES += \
+	recorder/manager.c recorder/manager.h \
+	recorder/recorder.c recorder/recorder_impl.h

@@ -143,6 +143,9 @@ wr_manager_latch(struct wr_manager *m, int err)
 		wr_log_error("recorder %s stopped after a failed write or sync: %s", m->dir,
 			     walrec_strerror(err));
 	atomic_fetch_or_explicit(&m->attention, WR_ATTN_LATCHED, memory_order_release);
+	/* Waiters must learn now that their events will never be durable. */
+	if (m->coordinator)
+		wr_meta_coordinator_wake_waiters(m->coordinator);
 }
 
 /* ---- append slow path and rotation -------------------------------------- */
@@ -332,6 +335,34 @@ manager_scan(struct wr_manager *m, struct manager_seglist *hot, struct manager_s
 	qsort(hot->v, hot->n, sizeof *hot->v, seglist_cmp);
 	qsort(cold->v, cold->n, sizeof *cold->v, seglist_cmp);
 	return rc;
+}
+
+/*
+ * True when path holds no byte but zeros (or nothing): a segment the
+ * preparer was creating when the process died, before its header was
+ * written. Removing it loses nothing; anything else is quarantined.
+ */
+static bool
+manager_file_is_blank(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	static const uint8_t zeros[65536];
+	uint8_t buf[65536];
+	bool blank = true;
+	ssize_t n;
+	while (blank && (n = read(fd, buf, sizeof buf)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			blank = false;
+			break;
+		}
+		blank = memcmp(buf, zeros, (size_t)n) == 0;
+	}
+	close(fd);
+	return blank;
 }
 
 /* Rename an unreadable segment aside; never delete it. 0 or -errno. */
@@ -538,10 +569,14 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 		rc = wr_segment_writer_open_existing(&s->writer, path, wm, &r);
 		if (rc == -WALREC_EFORMAT) {
 			wr_segment_slot_free(s);
+			dir_changed = true;
+			if (manager_file_is_blank(path) && wr_sys.unlink(path) == 0) {
+				wr_log_info("removed %s: an unfinished prepared segment (all zero)", path);
+				continue;
+			}
 			rc = manager_quarantine(m, path, "no valid segment header or size");
 			if (rc != 0)
 				goto out;
-			dir_changed = true;
 			continue;
 		}
 		if (rc != 0) {

@@ -37,3 +37,10 @@ tests_check_metrics_out_SOURCES = tests/check_metrics_out.c
 tests_check_metrics_out_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_metrics_out_LDADD = $(WR_TEST_LDADD)
 endif
+
+if HAVE_CHECK
+WR_CHECKS += tests/check_recorder
+tests_check_recorder_SOURCES = tests/check_recorder.c
+tests_check_recorder_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_recorder_LDADD = $(WR_TEST_LDADD)
+endif

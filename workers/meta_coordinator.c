@@ -198,10 +198,10 @@ coord_main(void *arg)
 		bool waiter = c->want_id > durable;
 		bool pending = appended > durable;
 		bool kicked = c->kicked;
+		c->kicked = false;
 		uint64_t now = wr_clock_now_ns();
 		bool due = pending && c->interval_ns != 0 && now - last_round >= c->interval_ns;
 		if (!latched && (waiter || due || kicked)) {
-			c->kicked = false;
 			pthread_mutex_unlock(&c->lock);
 			coord_round(c, waiter || due, waiter);
 			last_round = wr_clock_now_ns();
