@@ -2,3 +2,4 @@
 EXTRA_DIST += \
 	docs/decisions.md
 EXTRA_DIST += docs/telemetry.md
+EXTRA_DIST += docs/architecture.md

@@ -90,7 +90,7 @@ struct seg_info {
 
 struct dir_info {
 	struct seg_info seg[512];
-	size_t n, hot, cold, other;
+	size_t n, hot, cold, other, quarantined;
 };
 
 /*
@@ -168,6 +168,8 @@ verify_dir(const char *d, struct dir_info *di)
 		bool cold;
 		if (de->d_name[0] == '.')
 			continue;
+		if (strstr(de->d_name, ".quarantine-") != NULL)
+			di->quarantined++;
 		if (wr_segment_name_parse(de->d_name, &index, &cold) != 1) {
 			di->other++;
 			continue;
@@ -719,6 +721,8 @@ START_TEST(test_recorder_crash_loses_nothing_durable)
 		for (size_t i = 0; i < di.n; i++)
 			sum += di.seg[i].events;
 		ck_assert_uint_eq(sum, id); /* contiguous 1..id, exactly once */
+		/* a segment the child was still preparing is blank: removed, not quarantined */
+		ck_assert_uint_eq(di.quarantined, 0);
 		durable_max = id;
 	}
 }
