@@ -332,8 +332,10 @@ manager_scan(struct wr_manager *m, struct manager_seglist *hot, struct manager_s
 		rc = seglist_push(is_cold ? cold : hot, index);
 	}
 	closedir(d);
-	qsort(hot->v, hot->n, sizeof *hot->v, seglist_cmp);
-	qsort(cold->v, cold->n, sizeof *cold->v, seglist_cmp);
+	if (hot->n > 1)
+		qsort(hot->v, hot->n, sizeof *hot->v, seglist_cmp);
+	if (cold->n > 1)
+		qsort(cold->v, cold->n, sizeof *cold->v, seglist_cmp);
 	return rc;
 }
 

@@ -47,7 +47,8 @@ list_push(struct wr_index_list *l, uint32_t x)
 	}
 	if (i > 0 && l->v[i - 1] == x)
 		return 0; /* already listed */
-	memmove(&l->v[i + 1], &l->v[i], (l->n - i) * sizeof *l->v);
+	if (l->n > i)
+		memmove(&l->v[i + 1], &l->v[i], (l->n - i) * sizeof *l->v);
 	l->v[i] = x;
 	l->n++;
 	return 0;

@@ -21,7 +21,10 @@
 struct wr_segment_slot *
 wr_segment_slot_alloc(void)
 {
-	struct wr_segment_slot *s = aligned_alloc(WR_CACHELINE, sizeof *s);
+	/* aligned_alloc wants a size that is a multiple of the alignment */
+	size_t size = (sizeof(struct wr_segment_slot) + WR_CACHELINE - 1) &
+		      ~(size_t)(WR_CACHELINE - 1);
+	struct wr_segment_slot *s = aligned_alloc(WR_CACHELINE, size);
 	if (s != NULL) {
 		memset(s, 0, sizeof *s);
 		s->writer.fd = -1;
