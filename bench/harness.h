@@ -50,7 +50,7 @@ struct wr_bench_clock {
 	uint64_t start_ticks, start_ns; /* calibration baseline */
 	double ns_per_tick;
 	uint64_t overhead_ticks; /* median of back-to-back wr_bench_ticks() */
-	double overhead_mean_ticks;
+	double overhead_mean_ticks; /* of the same reads, top 1% left out */
 	uint64_t resolution_ticks; /* smallest non-zero step seen between two reads */
 };
 
