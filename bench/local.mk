@@ -1,1 +1,2 @@
 # bench/: benchmark programs (run through 'walrec bench').
+walrec_SOURCES += bench/harness.c bench/harness.h bench/bench_append.c

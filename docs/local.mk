@@ -3,3 +3,4 @@ EXTRA_DIST += \
 	docs/decisions.md
 EXTRA_DIST += docs/telemetry.md
 EXTRA_DIST += docs/architecture.md
+EXTRA_DIST += docs/performance.md

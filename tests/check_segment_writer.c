@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -711,6 +712,61 @@ START_TEST(test_segment_writer_recovery_survives_random_flips)
 }
 END_TEST
 
+/* ---- concurrency ----------------------------------------------------------- */
+
+struct syncer {
+	struct wr_segment_writer *w;
+	_Atomic bool stop;
+	int errors, calls;
+};
+
+static void *
+sync_loop(void *arg)
+{
+	struct syncer *s = arg;
+	while (!atomic_load(&s->stop)) {
+		if (wr_segment_writer_sync_sealed(s->w) != 0)
+			s->errors++;
+		s->calls++;
+	}
+	return NULL;
+}
+
+/* sync_sealed on another thread while the owner appends and seals. */
+START_TEST(test_segment_writer_sync_concurrent_with_append)
+{
+	struct wr_segment_writer w;
+	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 1, 64, NULL), 0);
+	struct syncer s = { .w = &w };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, sync_loop, &s), 0);
+	uint64_t id = 1;
+	for (int b = 0; b < 63; b++) {
+		uint64_t n = 1 + wr_test_rand(&rng) % 256;
+		append_range(&w, id, id + n - 1);
+		id += n;
+		wr_segment_writer_seal(&w);
+	}
+	atomic_store(&s.stop, true);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(s.errors, 0);
+	ck_assert_int_gt(s.calls, 0);
+	ck_assert_uint_le(w.synced_end, wr_load_acquire(&w.sealed_end));
+	ck_assert_int_eq(wr_segment_writer_sync_sealed(&w), 0);
+	ck_assert_uint_eq(w.synced_end, wr_block_offset(63));
+	ck_assert_int_eq(wr_segment_writer_close(&w, false), 0);
+
+	char path[4096];
+	seg_path(path, sizeof path, 1);
+	size_t len;
+	uint8_t *buf = wr_test_read_file(path, &len);
+	uint64_t events, last, chained;
+	ck_assert_uint_eq(walk_blocks(buf, len, &events, &last, &chained), 63);
+	ck_assert_uint_eq(events, id - 1);
+	free(buf);
+}
+END_TEST
+
 static Suite *
 segment_writer_suite(void)
 {
@@ -737,6 +793,11 @@ segment_writer_suite(void)
 	tcase_add_test(limits, test_segment_writer_garbage_files_rejected);
 	tcase_add_test(limits, test_segment_writer_recovery_survives_random_flips);
 	suite_add_tcase(s, limits);
+
+	TCase *conc = tcase_create("concurrency");
+	tcase_add_checked_fixture(conc, setup_dir, teardown_dir);
+	tcase_add_test(conc, test_segment_writer_sync_concurrent_with_append);
+	suite_add_tcase(s, conc);
 	return s;
 }
 
