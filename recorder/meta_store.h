@@ -32,7 +32,7 @@ struct wr_meta_store {
 	WR_ALIGNED_LINE _Atomic uint64_t seq;   /* seqlock: odd while an update is in progress */
 	_Atomic uint64_t packed;                /* (segment_index << 32) | offset */
 	_Atomic uint64_t last_event_id;
-	WR_ALIGNED_LINE _Atomic uint64_t dirty_seq; /* seq of the last update not yet flushed */
+	WR_ALIGNED_LINE _Atomic uint64_t dirty_seq; /* seq of the newest completed update */
 	_Atomic uint64_t flushed_seq;           /* written by the flusher only; is_dirty reads it */
 	struct wr_meta_store_metrics *metrics;  /* may be NULL */
 	char dir[4096];
@@ -65,6 +65,8 @@ bool wr_meta_store_flush_to_disk(struct wr_meta_store *m);
  * Load dir/wal.meta into the state (clean afterwards). Returns 0, -ENOENT
  * when missing, -WALREC_EFORMAT when the file is not exactly 16 bytes,
  * or -errno. The caller validates the state against the segment it names.
+ * Writes the state as update() does: call it from the update thread, or
+ * before that thread starts.
  */
 int wr_meta_store_load(struct wr_meta_store *m);
 

@@ -347,18 +347,26 @@ END_TEST
 
 /* ---- concurrency ---------------------------------------------------------- */
 
-/* Enough updates that readers overlap thousands of them, few enough to stay fast. */
+/*
+ * The writer makes at least RACE_UPDATES updates and then goes on until
+ * each reader has seen the state change RACE_SEEN times, so the readers
+ * surely overlapped it however the threads are scheduled; RACE_MAX bounds
+ * the run.
+ */
 #define RACE_UPDATES 4000000u
+#define RACE_SEEN 1000u
+#define RACE_MAX 200000000u
 
 struct race {
 	struct wr_meta_store *m;
 	atomic_int readers_ready;
 	atomic_bool done;
+	uint64_t last_written;
 	/* per reader: */
+	_Atomic uint64_t changes[2]; /* reads that saw a state other than the previous read */
 	uint64_t reads[2];
 	uint64_t torn[2];
 	uint64_t backwards[2];
-	uint64_t seen_mid[2]; /* reads that saw neither the first nor the last state */
 	uint64_t bad_seg[2], bad_off[2], bad_id[2];
 };
 
@@ -368,8 +376,15 @@ race_writer(void *arg)
 	struct race *r = arg;
 	while (atomic_load(&r->readers_ready) < 2)
 		sched_yield();
-	for (uint64_t i = 1; i <= RACE_UPDATES; i++)
+	uint64_t i;
+	for (i = 1; i < RACE_MAX; i++) {
 		wr_meta_store_update(r->m, (uint32_t)(i >> 20), (uint32_t)(i & 0xfffff), i);
+		if (i >= RACE_UPDATES && (i & 0xffff) == 0 &&
+		    atomic_load_explicit(&r->changes[0], memory_order_relaxed) >= RACE_SEEN &&
+		    atomic_load_explicit(&r->changes[1], memory_order_relaxed) >= RACE_SEEN)
+			break;
+	}
+	r->last_written = i < RACE_MAX ? i : i - 1;
 	atomic_store(&r->done, true);
 	return NULL;
 }
@@ -399,8 +414,11 @@ race_reader(void *arg)
 		}
 		if (s.last_event_id < last)
 			r->backwards[k]++;
-		if (s.last_event_id != 0 && s.last_event_id != RACE_UPDATES)
-			r->seen_mid[k]++;
+		if (s.last_event_id != last)
+			atomic_store_explicit(&r->changes[k],
+					      atomic_load_explicit(&r->changes[k],
+								   memory_order_relaxed) + 1,
+					      memory_order_relaxed);
 		last = s.last_event_id;
 		if (finished)
 			break;
@@ -429,11 +447,11 @@ START_TEST(test_meta_store_get_state_never_torn)
 			      (unsigned long long)r.bad_seg[k], (unsigned long long)r.bad_off[k],
 			      (unsigned long long)r.bad_id[k]);
 		ck_assert_uint_eq(r.backwards[k], 0);
+		/* the test only means something if this reader overlapped the writer */
+		ck_assert_uint_ge(atomic_load(&r.changes[k]), 2);
 	}
-	/* the test only means something if readers overlapped the writer */
-	ck_assert_uint_gt(r.seen_mid[0] + r.seen_mid[1], 0);
 	struct wr_meta_state s = wr_meta_store_get_state(&store);
-	ck_assert_uint_eq(s.last_event_id, RACE_UPDATES);
+	ck_assert_uint_eq(s.last_event_id, r.last_written);
 	ck_assert(wr_meta_store_is_dirty(&store));
 }
 END_TEST
