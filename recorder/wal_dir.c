@@ -193,6 +193,11 @@ wr_wal_dir_analyse(struct wr_wal_dir *d)
 				return rc;
 		}
 		prev = f;
+		if (f->report.error != 0) {
+			/* Its last id is only that of the readable prefix: no gap to report. */
+			prev_ids = NULL;
+			continue;
+		}
 		if (!f->ids_known || f->first_event_id == 0)
 			continue;
 		rc = 0;

@@ -35,6 +35,5 @@ void *wr_xmalloc(size_t n);
 
 int wr_cmd_verify(int argc, char **argv);
 int wr_cmd_dump(int argc, char **argv);
-int wr_cmd_bench(int argc, char **argv);
 
 #endif
