@@ -299,7 +299,8 @@ wr_wal_dir_scan(struct wr_wal_dir *d, const char *path, unsigned flags,
 	}
 
 	/* Names first so that progress and reading go in a stable order. */
-	qsort(d->segments, d->nsegments, sizeof *d->segments, wr_wal_dir_file_cmp);
+	if (d->nsegments > 1)
+		qsort(d->segments, d->nsegments, sizeof *d->segments, wr_wal_dir_file_cmp);
 	uint64_t bytes_total = 0, bytes_done = 0;
 	if (progress) {
 		for (size_t i = 0; i < d->nsegments; i++) {
@@ -317,7 +318,8 @@ wr_wal_dir_scan(struct wr_wal_dir *d, const char *path, unsigned flags,
 		if (progress)
 			progress(progress_arg, i + 1, d->nsegments, bytes_done, bytes_total);
 	}
-	qsort(d->segments, d->nsegments, sizeof *d->segments, wr_wal_dir_file_cmp);
+	if (d->nsegments > 1)
+		qsort(d->segments, d->nsegments, sizeof *d->segments, wr_wal_dir_file_cmp);
 	return wr_wal_dir_analyse(d);
 }
 
