@@ -4,3 +4,4 @@ EXTRA_DIST += \
 EXTRA_DIST += docs/telemetry.md
 EXTRA_DIST += docs/architecture.md
 EXTRA_DIST += docs/performance.md
+EXTRA_DIST += docs/format.md

@@ -34,5 +34,7 @@ bool wr_tool_parse_duration_ns(const char *s, uint64_t *out);
 void *wr_xmalloc(size_t n);
 
 int wr_cmd_bench(int argc, char **argv);
+int wr_cmd_verify(int argc, char **argv);
+int wr_cmd_dump(int argc, char **argv);
 
 #endif
