@@ -23,6 +23,7 @@
 #include "lib/sys.h"
 #include "recorder/format.h"
 #include "recorder/recorder_impl.h"
+#include "recorder/segment_reader.h"
 #include "tests/testutil.h"
 
 static char *dir;
@@ -190,6 +191,21 @@ verify_dir(const char *d, struct dir_info *di)
 		ck_assert_uint_eq(si->index, index);
 		si->cold = cold;
 		free(p);
+		/* and the reader reads it back, hot or cold, fully verified */
+		struct wr_segment_reader rd;
+		ck_assert_int_eq(wr_segment_reader_open(&rd, path, 0), 0);
+		ck_assert_msg(wr_segment_reader_status(&rd) == 0, "reader: %s", path);
+		walrec_event_t ev;
+		uint64_t count = 0, expect = si->first;
+		int rr;
+		while ((rr = wr_segment_reader_next(&rd, &ev)) == 1) {
+			ck_assert_uint_eq(ev.event_id, expect);
+			expect++;
+			count++;
+		}
+		ck_assert_int_eq(rr, 0);
+		ck_assert_uint_eq(count, si->events);
+		wr_segment_reader_close(&rd);
 		if (cold) {
 			unlink(tmp);
 			di->cold++;
