@@ -19,6 +19,13 @@
  * append or this timeout picks it up.
  */
 #define COORD_PARK_NS 100000000ull
+/*
+ * wal.meta is replaced at most this often (and at close): the replace is a
+ * write, an fdatasync, a rename and a directory fsync, milliseconds on
+ * ext4, and doing it every round would put it in front of the next
+ * round's sync, i.e. of every waiter. It is a checked hint that may lag.
+ */
+#define COORD_META_EVERY_NS 100000000ull
 /* Waiting for the owner to seal a block a waiter asked for, between re-checks. */
 #define COORD_SEAL_WAIT_NS 2000000ull
 
@@ -176,6 +183,11 @@ coord_round(struct wr_meta_coordinator *c, bool want_seal, bool wake)
 	 * a checked hint that only ever lags), so a waiter need not also wait
 	 * for the rename and the two syncs of the meta file.
 	 */
+	uint64_t now = wr_clock_now_ns();
+	if (meta_ok && now - c->meta_flushed_ns < COORD_META_EVERY_NS)
+		meta_ok = false;
+	if (meta_ok)
+		c->meta_flushed_ns = now;
 	if (meta_ok && !wr_meta_coordinator_flush_meta(c, p.segment_index, p.end, p.last_id)) {
 		wr_manager_latch(m, -EIO);
 		wr_meta_coordinator_wake_waiters(c);

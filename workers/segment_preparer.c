@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
@@ -88,6 +89,17 @@ preparer_zero_fill(struct wr_segment_writer *w)
 		int err = errno;
 		wr_log_syscall("fdatasync", w->path, err);
 		return -err;
+	}
+	/*
+	 * Writeback write-protected every page of the mapping again (dirty
+	 * tracking): fault them back in writable, or the owner would take a
+	 * minor fault every 64 appends.
+	 */
+	if (madvise(w->base, (size_t)w->size, MADV_POPULATE_WRITE) != 0) {
+		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+		volatile uint8_t *p = w->base;
+		for (uint64_t off = 0; off < w->size; off += page)
+			p[off] = p[off];
 	}
 	return 0;
 }
