@@ -109,6 +109,20 @@ recorder_usage(FILE *out)
 		"  --blocks B    blocks per segment (default 256: a rotation every 65,536 events)\n");
 }
 
+/* Let the preparer fill its queue, as in a recorder that has been running. */
+static void
+rb_settle(walrec_recorder_t *rec)
+{
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&rec->preparer.lock);
+		unsigned c = rec->preparer.count;
+		pthread_mutex_unlock(&rec->preparer.lock);
+		if (c == WR_PREPARER_DEPTH)
+			break;
+		usleep(1000);
+	}
+}
+
 static int
 rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_bench_clock *clk,
 	uint64_t *ns, uint64_t *rotations)
@@ -125,15 +139,7 @@ rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_ben
 			      walrec_strerror(rc));
 		return rc;
 	}
-	/* let the preparer fill its queue, as a long-running recorder has */
-	for (int i = 0; i < 2000; i++) {
-		pthread_mutex_lock(&rec->preparer.lock);
-		unsigned c = rec->preparer.count;
-		pthread_mutex_unlock(&rec->preparer.lock);
-		if (c == WR_PREPARER_DEPTH)
-			break;
-		usleep(1000);
-	}
+	rb_settle(rec);
 	uint64_t rot0 = rec->metrics.manager.segment_rotation.count;
 	walrec_event_t ev;
 	memset(&ev, 0, sizeof ev);
@@ -279,6 +285,7 @@ wr_bench_durable(int argc, char **argv)
 			wr_tool_error("bench durable", "open %s: %s", o.dir, walrec_strerror(rc));
 			return WR_EXIT_USAGE;
 		}
+		rb_settle(rec);
 		uint64_t *lat = wr_xmalloc(rounds * sizeof *lat);
 		walrec_event_t ev;
 		memset(&ev, 0, sizeof ev);

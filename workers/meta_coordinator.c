@@ -221,7 +221,8 @@ coord_main(void *arg)
 			/* A waiter still waiting on a block the owner has not sealed
 			 * yet: wait for the owner's kick (or re-check shortly). */
 			if (!c->stop && !c->kicked && c->want_id > wr_load_relaxed(&c->durable_id) &&
-			    wr_manager_latched(m) == 0) {
+			    wr_manager_latched(m) == 0 &&
+			    wr_manager_sealed_pos(m).last_id < c->want_id) {
 				struct timespec dl = wr_clock_deadline(COORD_SEAL_WAIT_NS);
 				pthread_cond_timedwait(&c->wake, &c->lock, &dl);
 			}
