@@ -2,3 +2,6 @@
 EXTRA_DIST += \
 	docs/decisions.md
 EXTRA_DIST += docs/telemetry.md
+EXTRA_DIST += docs/architecture.md
+EXTRA_DIST += docs/performance.md
+EXTRA_DIST += docs/format.md

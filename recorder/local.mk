@@ -1,4 +1,13 @@
 # recorder/: the WAL itself.
 libwalrec_internal_la_SOURCES += \
 	recorder/format.c recorder/format.h
+libwalrec_internal_la_SOURCES += \
+	recorder/segment_writer.c recorder/segment_writer.h
+libwalrec_internal_la_SOURCES += \
+	recorder/segment_reader.c recorder/segment_reader.h \
+	recorder/wal_dir.c recorder/wal_dir.h
 libwalrec_internal_la_SOURCES += recorder/meta_store.c recorder/meta_store.h
+walrecinclude_HEADERS += include/walrec/recorder.h
+libwalrec_internal_la_SOURCES += \
+	recorder/manager.c recorder/manager.h \
+	recorder/recorder.c recorder/recorder_impl.h

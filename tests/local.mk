@@ -9,7 +9,8 @@ WR_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 WR_CHECKS = \
 	tests/check_format \
-	tests/check_lib
+	tests/check_lib \
+	tests/check_segment_writer
 
 check_PROGRAMS += $(WR_CHECKS)
 TESTS += $(WR_CHECKS)
@@ -21,6 +22,10 @@ tests_check_format_LDADD = $(WR_TEST_LDADD)
 tests_check_lib_SOURCES = tests/check_lib.c
 tests_check_lib_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_lib_LDADD = $(WR_TEST_LDADD)
+
+tests_check_segment_writer_SOURCES = tests/check_segment_writer.c
+tests_check_segment_writer_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_segment_writer_LDADD = $(WR_TEST_LDADD)
 endif
 
 if HAVE_CHECK
@@ -32,3 +37,29 @@ tests_check_metrics_out_SOURCES = tests/check_metrics_out.c
 tests_check_metrics_out_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_metrics_out_LDADD = $(WR_TEST_LDADD)
 endif
+
+if HAVE_CHECK
+WR_CHECKS += tests/check_recorder
+tests_check_recorder_SOURCES = tests/check_recorder.c
+tests_check_recorder_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_recorder_LDADD = $(WR_TEST_LDADD)
+endif
+
+# The read side: SegmentReader, directory scanner, walrec verify/dump.
+if HAVE_CHECK
+WR_CHECKS += tests/check_segment_reader tests/check_wal_dir
+
+tests_check_segment_reader_SOURCES = tests/check_segment_reader.c tests/segfile.c tests/segfile.h
+tests_check_segment_reader_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_segment_reader_LDADD = $(WR_TEST_LDADD)
+
+tests_check_wal_dir_SOURCES = tests/check_wal_dir.c tests/segfile.c tests/segfile.h
+tests_check_wal_dir_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_wal_dir_LDADD = $(WR_TEST_LDADD)
+endif
+
+check_PROGRAMS += tests/mksegment
+tests_mksegment_SOURCES = tests/mksegment.c tests/segfile.c tests/segfile.h
+tests_mksegment_LDADD = libwalrec-internal.la
+TESTS += tests/cli_verify.sh
+EXTRA_DIST += tests/cli_verify.sh

@@ -33,8 +33,8 @@ bool wr_tool_parse_duration_ns(const char *s, uint64_t *out);
 /* Abort the program on allocation failure (tools only, never the library). */
 void *wr_xmalloc(size_t n);
 
+int wr_cmd_bench(int argc, char **argv);
 int wr_cmd_verify(int argc, char **argv);
 int wr_cmd_dump(int argc, char **argv);
-int wr_cmd_bench(int argc, char **argv);
 
 #endif

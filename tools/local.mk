@@ -1,1 +1,4 @@
 # tools/: the walrec program. Subcommands are wired in as they land.
+bin_PROGRAMS += walrec
+walrec_SOURCES = tools/walrec.c tools/cmd.h tools/util.c tools/cmd_bench.c tools/cmd_verify.c tools/cmd_dump.c
+walrec_LDADD = libwalrec-internal.la -lm

@@ -12,9 +12,9 @@
 const char *wr_prog = "walrec";
 
 static const struct wr_cmd commands[] = {
+	{ "bench", "run a benchmark scenario", wr_cmd_bench },
 	{ "verify", "check every segment of a WAL directory or one segment file", wr_cmd_verify },
 	{ "dump", "print events as text or JSON lines", wr_cmd_dump },
-	{ "bench", "run a benchmark scenario", wr_cmd_bench },
 };
 
 static void

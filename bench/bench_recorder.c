@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/* 'walrec bench recorder' and 'walrec bench durable': the embedded recorder end to end. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <walrec/recorder.h>
+
+#include "bench/harness.h"
+#include "lib/fs.h"
+#include "recorder/format.h"
+#include "recorder/recorder_impl.h"
+#include "tools/cmd.h"
+
+struct rb_opts {
+	const char *dir;
+	uint64_t events;
+	uint32_t blocks;
+	bool json;
+};
+
+static int
+rb_parse(int argc, char **argv, const char *cmd, struct rb_opts *o, void (*usage)(FILE *))
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "events", required_argument, NULL, 'n' },
+		{ "blocks", required_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			o->dir = optarg;
+			break;
+		case 'n':
+			if (!wr_tool_parse_u64(optarg, &v) || v == 0) {
+				wr_tool_error(cmd, "--events: '%s' is not a positive count", optarg);
+				return WR_EXIT_USAGE;
+			}
+			o->events = v;
+			break;
+		case 'b':
+			if (!wr_tool_parse_u64(optarg, &v) || v < WR_MIN_BLOCKS || v > WR_MAX_BLOCKS) {
+				wr_tool_error(cmd, "--blocks: '%s' is not in %u..%u", optarg,
+					      WR_MIN_BLOCKS, WR_MAX_BLOCKS);
+				return WR_EXIT_USAGE;
+			}
+			o->blocks = (uint32_t)v;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return -1;
+		default:
+			wr_tool_error(cmd, "'%s': unknown option or missing value", argv[optind - 1]);
+			usage(stderr);
+			return WR_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		wr_tool_error(cmd, "unexpected argument '%s'", argv[optind]);
+		return WR_EXIT_USAGE;
+	}
+	if (!o->dir) {
+		wr_tool_error(cmd, "--dir is required");
+		usage(stderr);
+		return WR_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Remove what the recorder left in dir (segments and wal.meta only). */
+static void
+rb_clean(const char *dir)
+{
+	char cmd[8300];
+	snprintf(cmd, sizeof cmd, "rm -f '%s'/*.wal '%s'/*.wal.lz4 '%s'/wal.meta", dir, dir, dir);
+	if (system(cmd) != 0)
+		wr_tool_error("bench", "cannot clean %s", dir);
+}
+
+static void
+recorder_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: walrec bench recorder --dir DIR [--events N] [--blocks B] [--json]\n"
+		"\n"
+		"Append N events through walrec_recorder_append() into DIR (use an empty\n"
+		"directory; its segments are removed afterwards), with the preparer,\n"
+		"maintainer (no compression, 4 hot segments kept) and coordinator\n"
+		"(1 ms sync interval) running. Two passes: throughput, then per-append\n"
+		"latency with the tick clock (rotations included: they are appends).\n"
+		"\n"
+		"  --events N    events per pass (default 20M)\n"
+		"  --blocks B    blocks per segment (default 256: a rotation every 65,536 events)\n");
+}
+
+/* Let the preparer fill its queue, as in a recorder that has been running. */
+static void
+rb_settle(walrec_recorder_t *rec)
+{
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&rec->preparer.lock);
+		unsigned c = rec->preparer.count;
+		pthread_mutex_unlock(&rec->preparer.lock);
+		if (c == WR_PREPARER_DEPTH)
+			break;
+		usleep(1000);
+	}
+}
+
+static int
+rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_bench_clock *clk,
+	uint64_t *ns, uint64_t *rotations)
+{
+	walrec_recorder_config_t cfg;
+	walrec_recorder_config_init(&cfg);
+	cfg.num_blocks = o->blocks;
+	cfg.compression = false;
+	cfg.max_hot_segments = 4;
+	walrec_recorder_t *rec = NULL;
+	int rc = walrec_recorder_open(&rec, o->dir, &cfg);
+	if (rc != 0) {
+		wr_tool_error("bench recorder", "cannot open a recorder in %s: %s", o->dir,
+			      walrec_strerror(rc));
+		return rc;
+	}
+	rb_settle(rec);
+	uint64_t rot0 = rec->metrics.manager.segment_rotation.count;
+	walrec_event_t ev;
+	memset(&ev, 0, sizeof ev);
+	uint64_t ts = wr_clock_realtime_ns();
+	uint64_t overhead = clk->overhead_ticks;
+	uint64_t t0 = wr_clock_now_ns();
+	for (uint64_t i = 0; i < o->events && rc == 0; i++) {
+		ev.timestamp_ns = ts + i;
+		memcpy(ev.payload, &i, sizeof i);
+		if (!hist) {
+			rc = walrec_recorder_append(rec, &ev, NULL);
+			continue;
+		}
+		uint64_t a = wr_bench_ticks();
+		rc = walrec_recorder_append(rec, &ev, NULL);
+		uint64_t b = wr_bench_ticks();
+		uint64_t d = b - a;
+		wr_bench_hist_record(hist, d > overhead ? d - overhead : 0);
+	}
+	*ns = wr_clock_now_ns() - t0;
+	*rotations = rec->metrics.manager.segment_rotation.count - rot0;
+	if (rc != 0)
+		wr_tool_error("bench recorder", "append: %s", walrec_strerror(rc));
+	int crc = walrec_recorder_close(rec);
+	walrec_recorder_destroy(rec);
+	rb_clean(o->dir);
+	return rc != 0 ? rc : crc;
+}
+
+int
+wr_bench_recorder(int argc, char **argv)
+{
+	struct rb_opts o = { .events = 20000000, .blocks = 256 };
+	int rc = rb_parse(argc, argv, "bench recorder", &o, recorder_usage);
+	if (rc != 0)
+		return rc < 0 ? WR_EXIT_OK : rc;
+	struct wr_bench_clock clk;
+	wr_bench_clock_init(&clk);
+	struct wr_bench_hist *hist = wr_xmalloc(sizeof *hist);
+	memset(hist, 0, sizeof *hist);
+	uint64_t ns_t = 0, ns_l = 0, rot_t = 0, rot_l = 0;
+	rc = rb_pass(&o, NULL, &clk, &ns_t, &rot_t);
+	if (rc == 0)
+		rc = rb_pass(&o, hist, &clk, &ns_l, &rot_l);
+	wr_bench_clock_finish(&clk);
+	if (rc != 0) {
+		free(hist);
+		return WR_EXIT_USAGE;
+	}
+	struct wr_bench_result r = { .scenario = "recorder", .events = o.events };
+	r.seconds = (double)ns_t / 1e9;
+	r.events_per_s = (double)o.events / r.seconds;
+	wr_bench_result_latency(&r, hist, &clk);
+	wr_bench_result_add(&r, "rotations", (double)rot_t, "segment rotations (throughput pass)");
+	wr_bench_result_add(&r, "blocks", o.blocks, "blocks per segment");
+	wr_bench_result_print(&r, o.json, stdout);
+	free(hist);
+	return WR_EXIT_OK;
+}
+
+/* ---- durable -------------------------------------------------------------- */
+
+static void
+durable_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: walrec bench durable --dir DIR [--events N] [--json]\n"
+		"\n"
+		"Durable acknowledgement: for K = 1, 16, 256, append K events and call\n"
+		"walrec_recorder_sync() (seal + wait until durable), about N events per K\n"
+		"(default 20k). Reports events/s and the ack latency (first append of the\n"
+		"batch to sync returning), and, measured in the same run, the p50 of a\n"
+		"plain 4 KiB pwrite + fdatasync in DIR as the baseline.\n");
+}
+
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t
+baseline_fdatasync_p50(const char *dir, int reps)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/bench-fdatasync.tmp", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 0;
+	uint64_t *t = wr_xmalloc((size_t)reps * sizeof *t);
+	char buf[4096];
+	memset(buf, 0x5a, sizeof buf);
+	/* rewrite the same written blocks, as the recorder's syncs do */
+	for (int i = 0; i < 64; i++)
+		if (pwrite(fd, buf, sizeof buf, (off_t)i * 4096) != (ssize_t)sizeof buf)
+			break;
+	fdatasync(fd);
+	for (int i = 0; i < reps; i++) {
+		buf[0] = (char)i;
+		uint64_t t0 = wr_clock_now_ns();
+		if (pwrite(fd, buf, sizeof buf, (off_t)(i % 64) * 4096) != (ssize_t)sizeof buf)
+			break;
+		fdatasync(fd);
+		t[i] = wr_clock_now_ns() - t0;
+	}
+	close(fd);
+	unlink(path);
+	qsort(t, (size_t)reps, sizeof *t, u64_cmp);
+	uint64_t p50 = t[reps / 2];
+	free(t);
+	return p50;
+}
+
+int
+wr_bench_durable(int argc, char **argv)
+{
+	struct rb_opts o = { .events = 20000, .blocks = 4096 };
+	int rc = rb_parse(argc, argv, "bench durable", &o, durable_usage);
+	if (rc != 0)
+		return rc < 0 ? WR_EXIT_OK : rc;
+	if (wr_fs_mkdir(o.dir) != 0) {
+		wr_tool_error("bench durable", "cannot use %s", o.dir);
+		return WR_EXIT_USAGE;
+	}
+	static const unsigned ks[] = { 1, 16, 256 };
+	double eps[3] = { 0 };
+	uint64_t p50[3] = { 0 }, p99[3] = { 0 };
+	uint64_t base = baseline_fdatasync_p50(o.dir, 500);
+	for (unsigned j = 0; j < 3; j++) {
+		unsigned k = ks[j];
+		uint64_t rounds = o.events / k;
+		if (rounds < 200)
+			rounds = 200;
+		if (rounds > 5000)
+			rounds = 5000;
+		walrec_recorder_config_t cfg;
+		walrec_recorder_config_init(&cfg);
+		cfg.num_blocks = o.blocks;
+		walrec_recorder_t *rec = NULL;
+		rc = walrec_recorder_open(&rec, o.dir, &cfg);
+		if (rc != 0) {
+			wr_tool_error("bench durable", "open %s: %s", o.dir, walrec_strerror(rc));
+			return WR_EXIT_USAGE;
+		}
+		rb_settle(rec);
+		uint64_t *lat = wr_xmalloc(rounds * sizeof *lat);
+		walrec_event_t ev;
+		memset(&ev, 0, sizeof ev);
+		uint64_t start = wr_clock_now_ns();
+		for (uint64_t r = 0; r < rounds && rc == 0; r++) {
+			uint64_t t0 = wr_clock_now_ns();
+			for (unsigned i = 0; i < k && rc == 0; i++) {
+				ev.timestamp_ns = t0 + i;
+				rc = walrec_recorder_append(rec, &ev, NULL);
+			}
+			if (rc == 0)
+				rc = walrec_recorder_sync(rec);
+			lat[r] = wr_clock_now_ns() - t0;
+		}
+		uint64_t total = wr_clock_now_ns() - start;
+		walrec_recorder_destroy(rec);
+		rb_clean(o.dir);
+		if (rc != 0) {
+			wr_tool_error("bench durable", "K=%u: %s", k, walrec_strerror(rc));
+			free(lat);
+			return WR_EXIT_USAGE;
+		}
+		qsort(lat, rounds, sizeof *lat, u64_cmp);
+		eps[j] = (double)(rounds * k) / ((double)total / 1e9);
+		p50[j] = lat[rounds / 2];
+		p99[j] = lat[rounds * 99 / 100];
+		free(lat);
+	}
+	if (o.json) {
+		printf("{\"scenario\":\"durable\",\"baseline_fdatasync_p50_ns\":%llu,\"results\":[",
+		       (unsigned long long)base);
+		for (unsigned j = 0; j < 3; j++)
+			printf("%s{\"k\":%u,\"events_per_s\":%.0f,\"ack_p50_ns\":%llu,\"ack_p99_ns\":%llu}",
+			       j ? "," : "", ks[j], eps[j], (unsigned long long)p50[j],
+			       (unsigned long long)p99[j]);
+		printf("]}\n");
+	} else {
+		printf("durable acknowledgement (append K, sync)\n");
+		printf("  baseline pwrite+fdatasync p50  %10.1f us\n", (double)base / 1e3);
+		for (unsigned j = 0; j < 3; j++)
+			printf("  K=%-4u %12.0f events/s   ack p50 %8.1f us   p99 %8.1f us\n", ks[j],
+			       eps[j], (double)p50[j] / 1e3, (double)p99[j] / 1e3);
+	}
+	return WR_EXIT_OK;
+}

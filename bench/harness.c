@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* Benchmark harness: clock calibration, histogram percentiles, output. */
+#include <config.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/harness.h"
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void
+wr_bench_clock_init(struct wr_bench_clock *c)
+{
+	enum { N = 4097 };
+	static uint64_t d[N];
+	for (int warm = 0; warm < 1000; warm++)
+		(void)wr_bench_ticks();
+	c->resolution_ticks = UINT64_MAX;
+	for (int i = 0; i < N; i++) {
+		uint64_t a = wr_bench_ticks();
+		uint64_t b = wr_bench_ticks();
+		d[i] = b - a;
+		uint64_t t0 = wr_clock_ticks(), t1;
+		while ((t1 = wr_clock_ticks()) == t0)
+			;
+		if (t1 - t0 < c->resolution_ticks)
+			c->resolution_ticks = t1 - t0;
+	}
+	qsort(d, N, sizeof d[0], cmp_u64);
+	c->overhead_ticks = d[N / 2];
+	/* Mean without the top 1%: one interrupt must not swamp it. */
+	double sum = 0;
+	int keep = N - N / 100;
+	for (int i = 0; i < keep; i++)
+		sum += (double)d[i];
+	c->overhead_mean_ticks = sum / keep;
+
+	c->start_ns = wr_clock_now_ns();
+	c->start_ticks = wr_clock_ticks();
+	uint64_t now;
+	do
+		now = wr_clock_now_ns();
+	while (now - c->start_ns < 20000000u);
+	uint64_t ticks = wr_clock_ticks() - c->start_ticks;
+	c->ns_per_tick = ticks ? (double)(now - c->start_ns) / (double)ticks : 1.0;
+}
+
+void
+wr_bench_clock_finish(struct wr_bench_clock *c)
+{
+	uint64_t ns = wr_clock_now_ns() - c->start_ns;
+	uint64_t ticks = wr_clock_ticks() - c->start_ticks;
+	if (ticks > 0 && ns > 0)
+		c->ns_per_tick = (double)ns / (double)ticks;
+}
+
+uint64_t
+wr_bench_hist_bucket_low(unsigned i)
+{
+	if (i < WR_BENCH_SUB)
+		return i;
+	unsigned shift = (i - WR_BENCH_SUB) / WR_BENCH_SUB;
+	uint64_t sub = (i - WR_BENCH_SUB) % WR_BENCH_SUB;
+	return (WR_BENCH_SUB + sub) << shift;
+}
+
+uint64_t
+wr_bench_hist_bucket_width(unsigned i)
+{
+	if (i < WR_BENCH_SUB)
+		return 1;
+	return 1ull << ((i - WR_BENCH_SUB) / WR_BENCH_SUB);
+}
+
+uint64_t
+wr_bench_hist_quantile(const struct wr_bench_hist *h, double q)
+{
+	if (h->count == 0)
+		return 0;
+	uint64_t rank = (uint64_t)ceil(q * (double)h->count);
+	if (rank < 1)
+		rank = 1;
+	if (rank > h->count)
+		rank = h->count;
+	uint64_t seen = 0;
+	for (unsigned i = 0; i < WR_BENCH_BUCKETS; i++) {
+		seen += h->buckets[i];
+		if (seen >= rank) {
+			uint64_t v = wr_bench_hist_bucket_low(i) + (wr_bench_hist_bucket_width(i) - 1) / 2;
+			return v < h->max ? v : h->max;
+		}
+	}
+	return h->max;
+}
+
+void
+wr_bench_result_latency(struct wr_bench_result *r, const struct wr_bench_hist *h,
+			const struct wr_bench_clock *c)
+{
+	double k = c->ns_per_tick;
+	r->p50_ns = (double)wr_bench_hist_quantile(h, 0.50) * k;
+	r->p99_ns = (double)wr_bench_hist_quantile(h, 0.99) * k;
+	r->p999_ns = (double)wr_bench_hist_quantile(h, 0.999) * k;
+	r->p9999_ns = (double)wr_bench_hist_quantile(h, 0.9999) * k;
+	r->max_ns = (double)h->max * k;
+}
+
+void
+wr_bench_result_add(struct wr_bench_result *r, const char *key, double value,
+		    const char *about)
+{
+	if (r->n_extra < WR_BENCH_MAX_EXTRA)
+		r->extra[r->n_extra++] = (struct wr_bench_extra){ key, value, about };
+}
+
+/* Integers print as integers; everything else with three decimals. */
+static const char *
+format_number(char *buf, size_t n, double v)
+{
+	if (!isfinite(v))
+		snprintf(buf, n, "0");
+	else if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(buf, n, "%.0f", v);
+	else
+		snprintf(buf, n, "%.3f", v);
+	return buf;
+}
+
+void
+wr_bench_result_print(const struct wr_bench_result *r, bool json, FILE *out)
+{
+	struct wr_bench_extra std[] = {
+		{ "events", (double)r->events, "events appended per pass" },
+		{ "seconds", r->seconds, "seconds spent appending (throughput pass)" },
+		{ "events_per_s", round(r->events_per_s), "throughput" },
+		{ "p50_ns", r->p50_ns, "latency median (timed pass)" },
+		{ "p99_ns", r->p99_ns, "latency p99" },
+		{ "p999_ns", r->p999_ns, "latency p99.9" },
+		{ "p9999_ns", r->p9999_ns, "latency p99.99" },
+		{ "max_ns", r->max_ns, "latency max" },
+	};
+	char buf[64];
+	if (json) {
+		fprintf(out, "{\"scenario\":\"%s\"", r->scenario);
+		for (size_t i = 0; i < sizeof std / sizeof std[0]; i++)
+			fprintf(out, ",\"%s\":%s", std[i].key,
+				format_number(buf, sizeof buf, std[i].value));
+		for (unsigned i = 0; i < r->n_extra; i++)
+			fprintf(out, ",\"%s\":%s", r->extra[i].key,
+				format_number(buf, sizeof buf, r->extra[i].value));
+		fputs("}\n", out);
+		return;
+	}
+	fprintf(out, "%-24s %s\n", "scenario", r->scenario);
+	for (size_t i = 0; i < sizeof std / sizeof std[0]; i++)
+		fprintf(out, "%-24s %-16s %s\n", std[i].key,
+			format_number(buf, sizeof buf, std[i].value), std[i].about);
+	for (unsigned i = 0; i < r->n_extra; i++)
+		fprintf(out, "%-24s %-16s %s\n", r->extra[i].key,
+			format_number(buf, sizeof buf, r->extra[i].value), r->extra[i].about);
+}

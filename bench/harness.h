@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Benchmark harness shared by every 'walrec bench' scenario: a calibrated
+ * tick clock with its read overhead measured, a log-linear latency
+ * histogram, and the output convention (a human table by default, exactly
+ * one JSON object on stdout with --json).
+ */
+#ifndef WR_BENCH_HARNESS_H
+#define WR_BENCH_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/clock.h"
+
+/* A scenario: argv[0] is its name; returns a WR_EXIT_* code. */
+struct wr_bench_scenario {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+int wr_bench_append(int argc, char **argv);
+int wr_bench_recorder(int argc, char **argv);
+int wr_bench_durable(int argc, char **argv);
+
+/* ---- clock ---------------------------------------------------------------- */
+
+/*
+ * Read the tick counter for timing one short operation. On x86 the lfences
+ * keep the operation being timed from moving across the read (rdtsc alone
+ * may execute before earlier instructions finish).
+ */
+static inline uint64_t
+wr_bench_ticks(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_lfence();
+	uint64_t t = wr_clock_ticks();
+	__builtin_ia32_lfence();
+	return t;
+#else
+	__asm__ __volatile__("" ::: "memory");
+	uint64_t t = wr_clock_ticks();
+	__asm__ __volatile__("" ::: "memory");
+	return t;
+#endif
+}
+
+struct wr_bench_clock {
+	uint64_t start_ticks, start_ns; /* calibration baseline */
+	double ns_per_tick;
+	uint64_t overhead_ticks; /* median of back-to-back wr_bench_ticks() */
+	double overhead_mean_ticks; /* of the same reads, top 1% left out */
+	uint64_t resolution_ticks; /* smallest non-zero step seen between two reads */
+};
+
+/* Measure the read overhead and a first tick rate (about 20 ms). */
+void wr_bench_clock_init(struct wr_bench_clock *c);
+
+/* Refine the tick rate over the whole run (call at the end, before reporting). */
+void wr_bench_clock_finish(struct wr_bench_clock *c);
+
+/* ---- histogram ------------------------------------------------------------ */
+
+/*
+ * Log-linear: values below 64 are exact; above, each power of two is split
+ * into 64 sub-buckets (relative error under 1.6%), enough for p99.99.
+ */
+#define WR_BENCH_SUB_BITS 6u
+#define WR_BENCH_SUB (1u << WR_BENCH_SUB_BITS)
+#define WR_BENCH_BUCKETS (WR_BENCH_SUB + (64u - WR_BENCH_SUB_BITS) * WR_BENCH_SUB)
+
+struct wr_bench_hist {
+	uint64_t count;
+	uint64_t max;
+	uint64_t buckets[WR_BENCH_BUCKETS];
+};
+
+static inline unsigned
+wr_bench_hist_index(uint64_t v)
+{
+	if (v < WR_BENCH_SUB)
+		return (unsigned)v;
+	unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= WR_BENCH_SUB_BITS */
+	unsigned shift = e - WR_BENCH_SUB_BITS;
+	return WR_BENCH_SUB + shift * WR_BENCH_SUB + (unsigned)((v >> shift) & (WR_BENCH_SUB - 1));
+}
+
+static inline void
+wr_bench_hist_record(struct wr_bench_hist *h, uint64_t v)
+{
+	h->buckets[wr_bench_hist_index(v)]++;
+	h->count++;
+	if (v > h->max)
+		h->max = v;
+}
+
+/* Smallest value that falls in bucket i, and the bucket's width. */
+uint64_t wr_bench_hist_bucket_low(unsigned i);
+uint64_t wr_bench_hist_bucket_width(unsigned i);
+
+/* Value at quantile q (0 < q <= 1): bucket midpoint, capped at max; 0 if empty. */
+uint64_t wr_bench_hist_quantile(const struct wr_bench_hist *h, double q);
+
+/* ---- results ---------------------------------------------------------------- */
+
+#define WR_BENCH_MAX_EXTRA 24
+
+struct wr_bench_extra {
+	const char *key;   /* JSON key, snake_case with unit suffix */
+	double value;
+	const char *about; /* a few words for the human table */
+};
+
+struct wr_bench_result {
+	const char *scenario;
+	uint64_t events;
+	double seconds;
+	double events_per_s;
+	double p50_ns, p99_ns, p999_ns, p9999_ns, max_ns;
+	unsigned n_extra;
+	struct wr_bench_extra extra[WR_BENCH_MAX_EXTRA];
+};
+
+/* Fill the percentiles from a histogram of tick deltas. */
+void wr_bench_result_latency(struct wr_bench_result *r, const struct wr_bench_hist *h,
+			     const struct wr_bench_clock *c);
+
+/* Add a scenario-specific figure (printed after the standard ones). */
+void wr_bench_result_add(struct wr_bench_result *r, const char *key, double value,
+			 const char *about);
+
+/* Human table, or exactly one JSON object (one line), to out. */
+void wr_bench_result_print(const struct wr_bench_result *r, bool json, FILE *out);
+
+#endif

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SegmentReader: reads and verifies one segment file, hot or cold.
+ *
+ * A hot segment (NNNNNNNN.wal) is mapped read-only. A cold segment
+ * (NNNNNNNN.wal.lz4, a standard LZ4 frame of the whole .wal file) is
+ * decompressed as a stream, one block at a time, with bounded memory; it
+ * gets exactly the same checks.
+ *
+ * open() verifies the whole segment before anything is read: the header,
+ * the (decompressed) size, then every block in order (wr_block_verify with
+ * the chained checksum and the last id carried across blocks), and builds
+ * a block index (first/last id of each valid block) for seek(). The walk
+ * stops at the first never-written block (all-zero header): the end of
+ * the data. A closed header (closed_ts_ns != 0) must agree with the
+ * blocks; an active header (crashed recorder, or a live one) is accepted
+ * whatever its counts say, because only the blocks are authoritative then.
+ *
+ * Strict mode (the only mode so far) stops at the first fault. The blocks
+ * before it stay readable: next() returns their events, then the fault as
+ * -WALREC_ECORRUPT. The report says which segment, block and why.
+ *
+ * Safety: whatever the file holds (truncated anywhere, flipped bytes,
+ * zeros, random bytes, a huge size, an LZ4 frame that lies about its size
+ * or expands to garbage or to more than the largest segment) the reader
+ * never reads outside the mapping or its buffers. Events are returned
+ * only from blocks that verified, using the counts recorded when they
+ * verified. One exception is outside its control: a hot file truncated by
+ * another process while mapped raises SIGBUS on access, as with any mmap.
+ *
+ * Concurrency: one reader object is used by one thread at a time. Any
+ * number of readers may read the same file, also while a recorder appends
+ * to it (a reader sees the blocks sealed when it was opened).
+ */
+#ifndef WR_SEGMENT_READER_H
+#define WR_SEGMENT_READER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <walrec/common.h>
+
+#include "recorder/format.h"
+
+/* Flags of wr_segment_reader_open(). */
+enum {
+	/* Treat the file as cold (LZ4) or hot regardless of its name. */
+	WR_SEGMENT_READER_COLD = 1u << 0,
+	WR_SEGMENT_READER_HOT = 1u << 1,
+	/*
+	 * Reserved for tolerant mode (skip a bad block, count it, go on);
+	 * not implemented yet: open() returns -EINVAL.
+	 */
+	WR_SEGMENT_READER_TOLERANT = 1u << 2,
+};
+
+/* block_index of a report about the file or its header, not a block. */
+#define WR_REPORT_SEGMENT (-1)
+
+/* Why a segment failed verification, filled by open() (and next/seek). */
+struct wr_segment_report {
+	uint32_t segment_index;    /* from the header; 0 if it is unreadable */
+	int64_t block_index;       /* the block at fault, or WR_REPORT_SEGMENT */
+	enum wr_format_fault fault;
+	uint64_t offset;           /* byte offset in the segment (decompressed for cold) */
+	int error;                 /* 0, -WALREC_ECORRUPT, -WALREC_EFORMAT or -errno */
+	char message[200];         /* one line: the reason and its details */
+};
+
+/* One valid block, as recorded when it verified. */
+struct wr_block_entry {
+	uint64_t first_event_id;
+	uint64_t last_event_id;
+	uint64_t chained_checksum;
+	uint32_t event_count;
+};
+
+struct wr_lz4_stream; /* cold segments only; defined in segment_reader.c */
+
+struct wr_segment_reader {
+	/* what open() found */
+	struct wr_segment_header header; /* copy, valid when open succeeded */
+	struct wr_segment_report report; /* fault == WR_FAULT_NONE when all verified */
+	bool cold;
+	uint64_t file_size;        /* bytes of the file on disk */
+	uint64_t data_size;        /* segment bytes (decompressed size for cold) */
+	uint32_t num_blocks;       /* from data_size; 0 when it is not a segment size */
+	uint32_t valid_blocks;     /* blocks that verified, from block 0 */
+	struct wr_block_entry *blocks; /* valid_blocks entries */
+	uint64_t event_count;      /* events in the valid blocks */
+	uint64_t first_event_id;   /* 0 when there are none */
+	uint64_t last_event_id;
+
+	/* read position: next() returns event cur_slot of block cur_block */
+	uint32_t cur_block;
+	uint32_t cur_slot;
+	const struct wr_block *cur; /* the loaded cur_block, or NULL */
+
+	/* hot */
+	const uint8_t *map;        /* read-only mapping of data_size bytes */
+	uint64_t map_len;
+
+	/* cold */
+	struct wr_lz4_stream *lz4;
+	struct wr_block *buf;      /* holds the current cold block */
+
+	int fd;
+	char path[4096];
+};
+
+/*
+ * Open and verify the segment at path; flags as above (0: strict, cold
+ * when the name ends in ".wal.lz4"). Returns:
+ *   0                the header is valid and the reader is open; check
+ *                    r->report.fault (or wr_segment_reader_status) to
+ *                    learn whether every block verified. The valid prefix
+ *                    is readable either way.
+ *   -WALREC_EFORMAT  not a segment: shorter than a header, bad magic,
+ *                    version or header checksum, a size beyond the largest
+ *                    segment, or an LZ4 stream that is not a frame;
+ *   -EINVAL          bad flags; -errno when the file can not be read.
+ * On failure r->report says why and nothing needs closing (close is
+ * harmless). r is the caller's memory.
+ */
+int wr_segment_reader_open(struct wr_segment_reader *r, const char *path, unsigned flags);
+
+/* 0 when the whole segment verified, else the error in r->report. */
+int wr_segment_reader_status(const struct wr_segment_reader *r);
+
+/*
+ * Copy the next event to *out. Returns 1, 0 at the clean end of the data,
+ * or a negative code: -WALREC_ECORRUPT after the last event before a
+ * fault (strict mode), -errno on a read error (cold). Repeats the same
+ * result once at the end.
+ */
+int wr_segment_reader_next(struct wr_segment_reader *r, walrec_event_t *out);
+
+/*
+ * Position so that next() returns the first event whose id is >= id.
+ * Binary search over the block index, then inside the block. Returns 1
+ * when such an event exists, 0 when every event is < id (next() then
+ * returns the end result), or -errno on a read error (cold).
+ */
+int wr_segment_reader_seek(struct wr_segment_reader *r, uint64_t id);
+
+/*
+ * Read and check only the header of a segment (cold: decompress its first
+ * 64 bytes), without walking the blocks: for directory scans. cold as for
+ * open's name rule. Returns 0, -WALREC_EFORMAT (rep says why) or -errno.
+ * *file_size gets the size on disk (may be NULL).
+ */
+int wr_segment_peek_header(const char *path, bool cold, struct wr_segment_header *h,
+			   uint64_t *file_size, struct wr_segment_report *rep);
+
+/* Unmap, free, close. Safe on a zeroed or failed reader and twice. */
+void wr_segment_reader_close(struct wr_segment_reader *r);
+
+/*
+ * Load block i (< valid_blocks) and return it, or NULL with *err set
+ * (-errno, or -WALREC_ECORRUPT if a cold file changed since open). For
+ * readers that work a block at a time. The pointer is valid until the
+ * next call that moves the reader.
+ */
+const struct wr_block *wr_segment_reader_block(struct wr_segment_reader *r, uint32_t i,
+					       int *err);
+
+#endif

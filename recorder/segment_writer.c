@@ -1,0 +1,641 @@
+/* SPDX-License-Identifier: MIT */
+/* SegmentWriter: one memory-mapped segment, appended to by one owner thread. */
+#include <config.h>
+
+/*
+ * Inline xxHash here (before segment_writer.h pulls in the plain header) so
+ * that XXH64_update on a constant 64-byte event compiles into the append
+ * path instead of a call into the shared library.
+ */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/atomics.h"
+#include "lib/clock.h"
+#include "lib/fs.h"
+#include "lib/log.h"
+#include "lib/sys.h"
+#include "recorder/segment_writer.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL */
+#endif
+
+/*
+ * Feed one 64-byte event to both payload hashes. Every update is exactly 64
+ * bytes, a whole number of 32-byte stripes, so a state's partial-input
+ * buffer is always empty and XXH64_update reduces to two rounds on each of
+ * the four lanes. Doing that here for both states at once gives eight
+ * independent multiply chains instead of two dependent library calls.
+ * Bit-identical to XXH64_update (the tests compare every block with
+ * wr_block_finalize's one-shot XXH64); other xxHash versions, whose state
+ * layout may differ, use XXH64_update.
+ */
+#if XXH_VERSION_NUMBER >= 800 && XXH_VERSION_NUMBER < 900
+#define SW_PRIME64_1 0x9E3779B185EBCA87ull
+#define SW_PRIME64_2 0xC2B2AE3D27D4EB4Full
+
+static inline uint64_t
+sw_round(uint64_t acc, uint64_t input)
+{
+	acc += input * SW_PRIME64_2;
+	acc = (acc << 31) | (acc >> 33);
+	return acc * SW_PRIME64_1;
+}
+
+#define SW_ROUND2(x, y, in)                                                    \
+	do {                                                                   \
+		x = sw_round(x, in);                                           \
+		y = sw_round(y, in);                                           \
+	} while (0)
+
+static inline __attribute__((always_inline)) void
+sw_hash_event(XXH64_state_t *a, XXH64_state_t *b, const uint64_t in[8])
+{
+	uint64_t a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
+	uint64_t b0 = b->v[0], b1 = b->v[1], b2 = b->v[2], b3 = b->v[3];
+	SW_ROUND2(a0, b0, in[0]);
+	SW_ROUND2(a1, b1, in[1]);
+	SW_ROUND2(a2, b2, in[2]);
+	SW_ROUND2(a3, b3, in[3]);
+	SW_ROUND2(a0, b0, in[4]);
+	SW_ROUND2(a1, b1, in[5]);
+	SW_ROUND2(a2, b2, in[6]);
+	SW_ROUND2(a3, b3, in[7]);
+	a->v[0] = a0, a->v[1] = a1, a->v[2] = a2, a->v[3] = a3;
+	b->v[0] = b0, b->v[1] = b1, b->v[2] = b2, b->v[3] = b3;
+	a->total_len += WR_EVENT_SIZE;
+	b->total_len += WR_EVENT_SIZE;
+}
+#else
+static inline void
+sw_hash_event(XXH64_state_t *a, XXH64_state_t *b, const uint64_t in[8])
+{
+	XXH64_update(a, in, WR_EVENT_SIZE);
+	XXH64_update(b, in, WR_EVENT_SIZE);
+}
+#endif
+
+/*
+ * Unrolled by hand, each word pinned in a register by an empty asm: GCC
+ * otherwise merges the loads into 16-byte ones or routes them via the stack.
+ */
+#define SW_LOAD1(e, i, src)                                                    \
+	do {                                                                   \
+		memcpy(&e[i], src + 8 * i, 8);                                 \
+		__asm__("" : "+r"(e[i]));                                      \
+	} while (0)
+#define SW_LOAD8(e, src)                                                       \
+	do {                                                                   \
+		SW_LOAD1(e, 0, src); SW_LOAD1(e, 1, src);                      \
+		SW_LOAD1(e, 2, src); SW_LOAD1(e, 3, src);                      \
+		SW_LOAD1(e, 4, src); SW_LOAD1(e, 5, src);                      \
+		SW_LOAD1(e, 6, src); SW_LOAD1(e, 7, src);                      \
+	} while (0)
+#define SW_STORE8(dst, e)                                                      \
+	do {                                                                   \
+		memcpy(dst + 0, &e[0], 8), memcpy(dst + 8, &e[1], 8);          \
+		memcpy(dst + 16, &e[2], 8), memcpy(dst + 24, &e[3], 8);        \
+		memcpy(dst + 32, &e[4], 8), memcpy(dst + 40, &e[5], 8);        \
+		memcpy(dst + 48, &e[6], 8), memcpy(dst + 56, &e[7], 8);        \
+	} while (0)
+
+static uint64_t
+sw_page_size(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+	return p > 0 ? (uint64_t)p : 4096u;
+}
+
+static inline uint64_t
+sw_now_if(const struct wr_segment_writer_metrics *m)
+{
+	return (WR_STATS_ON && m) ? wr_clock_now_ns() : 0;
+}
+
+static struct wr_block *
+sw_block_at(const struct wr_segment_writer *w, uint32_t i)
+{
+	return (struct wr_block *)(w->base + wr_block_offset(i));
+}
+
+/* Point the hot state at block i (or at nothing when every block is used). */
+static void
+sw_start_block(struct wr_segment_writer *w, uint32_t i)
+{
+	w->block_index = i;
+	w->block_events = 0;
+	w->block = i < w->num_blocks ? sw_block_at(w, i) : NULL;
+	XXH64_reset(&w->hash_block, 0);
+	XXH64_reset(&w->hash_chained, w->prev_chained);
+}
+
+/* A writer that owns nothing: close() on it is a no-op. */
+static void
+sw_clear(struct wr_segment_writer *w)
+{
+	memset(w, 0, sizeof *w);
+	w->fd = -1;
+}
+
+static int
+sw_map(struct wr_segment_writer *w, const char *what)
+{
+	void *p = mmap(NULL, (size_t)w->size, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+	if (p == MAP_FAILED) {
+		int err = errno;
+		wr_log_syscall(what, w->path, err);
+		return -err;
+	}
+	w->base = p;
+	return 0;
+}
+
+/*
+ * Fault every page in writable now, so the hot path never takes a page
+ * fault (and never allocates: the space was reserved by fallocate).
+ */
+static void
+sw_prefault(struct wr_segment_writer *w)
+{
+	if (madvise(w->base, (size_t)w->size, MADV_POPULATE_WRITE) == 0)
+		return;
+	/* Kernel older than 5.14 (EINVAL) or no support: write one byte per page. */
+	uint64_t page = sw_page_size();
+	volatile uint8_t *p = w->base;
+	for (uint64_t off = 0; off < w->size; off += page)
+		p[off] = p[off];
+}
+
+int
+wr_segment_writer_open_new(struct wr_segment_writer *w, const char *dir,
+			   const char *prefix, uint32_t segment_index,
+			   uint32_t num_blocks, struct wr_segment_writer_metrics *metrics)
+{
+	uint64_t t0 = sw_now_if(metrics);
+	sw_clear(w);
+	int rc;
+	bool created = false;
+
+	if (num_blocks < WR_MIN_BLOCKS || num_blocks > WR_MAX_BLOCKS) {
+		wr_log_error("segment writer: num_blocks %u out of range %u..%u", num_blocks,
+			     WR_MIN_BLOCKS, WR_MAX_BLOCKS);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (prefix && strchr(prefix, '/')) {
+		wr_log_error("segment writer: prefix '%s' must not contain '/'", prefix);
+		rc = -EINVAL;
+		goto out;
+	}
+	char name[256];
+	rc = wr_segment_name(name, sizeof name, prefix, segment_index, false);
+	if (rc == 0)
+		rc = wr_fs_join(w->path, sizeof w->path, dir, name);
+	if (rc != 0) {
+		wr_log_error("segment writer: path for segment %u in %s is too long",
+			     segment_index, dir);
+		goto out;
+	}
+
+	w->num_blocks = num_blocks;
+	w->segment_index = segment_index;
+	w->size = wr_segment_size(num_blocks);
+	/* O_EXCL also refuses a symlink planted at the path (even a dangling one). */
+	w->fd = wr_sys.open(w->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (w->fd < 0) {
+		rc = -errno;
+		wr_log_syscall("open", w->path, -rc);
+		goto out;
+	}
+	created = true;
+	rc = wr_fs_preallocate(w->fd, (off_t)w->size);
+	if (rc != 0) {
+		wr_log_syscall("fallocate", w->path, -rc);
+		goto out;
+	}
+	/* Preallocation extends the file; make the size exact whatever path it took. */
+	if (wr_sys.ftruncate(w->fd, (off_t)w->size) != 0) {
+		rc = -errno;
+		wr_log_syscall("ftruncate", w->path, -rc);
+		goto out;
+	}
+	rc = sw_map(w, "mmap");
+	if (rc != 0)
+		goto out;
+	sw_prefault(w);
+
+	struct wr_segment_header h;
+	wr_segment_header_init(&h, segment_index, wr_clock_realtime_ns());
+	memcpy(w->base, &h, sizeof h);
+
+	w->prev_chained = 0;
+	sw_start_block(w, 0);
+	w->synced_end = 0; /* the first sync covers the header page too */
+	wr_store_relaxed(&w->sealed_last_id, 0);
+	wr_store_relaxed(&w->sealed_end, wr_block_offset(0));
+	w->metrics = metrics;
+	rc = 0;
+out:
+	if (rc != 0) {
+		if (w->base)
+			munmap(w->base, (size_t)w->size);
+		if (w->fd >= 0)
+			wr_sys.close(w->fd);
+		/* Never remove a file someone else made (EEXIST comes from open). */
+		if (created && wr_sys.unlink(w->path) != 0)
+			wr_log_syscall("unlink", w->path, errno);
+		sw_clear(w);
+	}
+	if (WR_STATS_ON && metrics)
+		wr_operation_record(&metrics->open_new, rc == 0, t0, wr_clock_now_ns());
+	return rc;
+}
+
+int
+wr_segment_writer_append(struct wr_segment_writer *w, const walrec_event_t *ev)
+{
+	if (WR_UNLIKELY(w->block == NULL))
+		return (w->finished || w->base == NULL) ? -WALREC_ECLOSED : -ENOSPC;
+	/*
+	 * Copy first, then check and hash the copy: ev may live in memory a
+	 * producer can still write (a ring slot), and the id that is checked
+	 * and the bytes that are hashed must be the bytes that are stored.
+	 */
+	/*
+	 * Eight 8-byte loads into registers: an event just built field by
+	 * field forwards from the store buffer (16-byte loads spanning two
+	 * stores would stall), and the id checked, the bytes stored and the
+	 * bytes hashed are one copy even if *ev changes meanwhile (a ring slot
+	 * a producer can still write).
+	 */
+	const uint8_t *src = (const uint8_t *)ev;
+	uint64_t e[8];
+	SW_LOAD8(e, src);
+	/* last_event_id >= 0, so this also rejects id 0. */
+	if (WR_UNLIKELY(e[0] <= w->last_event_id))
+		return -WALREC_EORDER;
+	uint8_t *dst = (uint8_t *)&w->block->events[w->block_events];
+	SW_STORE8(dst, e);
+	sw_hash_event(&w->hash_block, &w->hash_chained, e);
+	w->last_event_id = e[0];
+	if (WR_UNLIKELY(++w->block_events == WR_EVENTS_PER_BLOCK))
+		wr_segment_writer_seal(w);
+	return 0;
+}
+
+int
+wr_segment_writer_seal(struct wr_segment_writer *w)
+{
+	if (w->block == NULL || w->block_events == 0)
+		return 0;
+	uint64_t t0 = sw_now_if(w->metrics);
+	struct wr_block *b = w->block;
+	uint32_t count = w->block_events;
+
+	/*
+	 * The payload hashes were fed event by event; finishing them is a few
+	 * rounds of mixing, so sealing a full block never rereads its 16 KiB.
+	 */
+	struct wr_block_header h;
+	memset(&h, 0, sizeof h);
+	h.first_event_id = b->events[0].event_id;
+	h.last_event_id = w->last_event_id;
+	h.block_checksum = XXH64_digest(&w->hash_block);
+	h.chained_checksum = XXH64_digest(&w->hash_chained);
+	h.block_index = w->block_index;
+	h.event_count = (uint16_t)count;
+	h.checksum = wr_block_header_checksum(&h);
+	memcpy(&b->header, &h, sizeof h);
+
+	if (w->blocks_sealed == 0 && w->event_count == 0)
+		w->first_event_id = h.first_event_id;
+	w->blocks_sealed++;
+	w->event_count += count;
+	w->prev_chained = h.chained_checksum;
+	sw_start_block(w, w->block_index + 1);
+
+	/*
+	 * Publish: the block bytes and header above happen-before these
+	 * stores. sealed_end first, sealed_last_id second, both release: they
+	 * pair with the acquire loads in wr_segment_writer_sync_sealed (of
+	 * sealed_end) and in any reader of sealed_last_id, so a reader that
+	 * sees last id X and then loads sealed_end sees an end at or past the
+	 * block holding X - a sync based on that end covers X.
+	 */
+	wr_store_release(&w->sealed_end, wr_block_offset(w->block_index));
+	wr_store_release(&w->sealed_last_id, h.last_event_id);
+
+	struct wr_segment_writer_metrics *m = w->metrics;
+	if (WR_STATS_ON && m) {
+		wr_duration_record(&m->write_block, t0, wr_clock_now_ns());
+		wr_counter_inc(&m->blocks_sealed);
+		if (count < WR_EVENTS_PER_BLOCK)
+			wr_counter_inc(&m->partial_blocks_sealed);
+	}
+	return 1;
+}
+
+bool
+wr_segment_writer_full(const struct wr_segment_writer *w)
+{
+	return w->block == NULL;
+}
+
+int
+wr_segment_writer_sync_sealed(struct wr_segment_writer *w)
+{
+	if (w->base == NULL)
+		return -WALREC_ECLOSED;
+	/* Pairs with the release store of sealed_end in wr_segment_writer_seal:
+	 * every byte of the blocks before end is visible here. */
+	uint64_t end = wr_load_acquire(&w->sealed_end);
+	if (end <= w->synced_end)
+		return 0;
+	uint64_t page = sw_page_size();
+	uint64_t start = w->synced_end & ~(page - 1);
+	if (wr_sys.msync(w->base + start, (size_t)(end - start), MS_SYNC) != 0) {
+		int err = errno;
+		wr_log_syscall("msync", w->path, err);
+		return -err;
+	}
+	w->synced_end = end;
+	return 0;
+}
+
+void
+wr_segment_writer_finish(struct wr_segment_writer *w)
+{
+	if (w->base == NULL || w->finished)
+		return;
+	wr_segment_writer_seal(w);
+
+	struct wr_segment_header h;
+	memcpy(&h, w->base, sizeof h);
+	h.block_count = w->blocks_sealed;
+	h.event_count = w->event_count;
+	h.first_event_id = w->first_event_id;
+	h.last_event_id = w->blocks_sealed ? wr_load_relaxed(&w->sealed_last_id) : 0;
+	h.closed_ts_ns = wr_clock_realtime_ns();
+	h.last_chained_checksum = w->prev_chained;
+	wr_segment_header_finalize(&h);
+	memcpy(w->base, &h, sizeof h);
+
+	w->finished = true;
+	w->block = NULL;
+}
+
+int
+wr_segment_writer_close(struct wr_segment_writer *w, bool sync)
+{
+	if (w->base == NULL) {
+		sw_clear(w);
+		return 0;
+	}
+	struct wr_segment_writer_metrics *m = w->metrics;
+	uint64_t t0 = sw_now_if(m);
+	wr_segment_writer_finish(w);
+
+	int rc = 0;
+	if (sync) {
+		if (wr_sys.msync(w->base, (size_t)w->size, MS_SYNC) != 0) {
+			rc = -errno;
+			wr_log_syscall("msync", w->path, -rc);
+		} else if (wr_sys.fdatasync(w->fd) != 0) {
+			rc = -errno;
+			wr_log_syscall("fdatasync", w->path, -rc);
+		}
+	}
+	if (munmap(w->base, (size_t)w->size) != 0 && rc == 0) {
+		rc = -errno;
+		wr_log_syscall("munmap", w->path, -rc);
+	}
+	if (wr_sys.close(w->fd) != 0 && rc == 0) {
+		rc = -errno;
+		wr_log_syscall("close", w->path, -rc);
+	}
+	sw_clear(w);
+	if (WR_STATS_ON && m)
+		wr_operation_record(&m->close, rc == 0, t0, wr_clock_now_ns());
+	return rc;
+}
+
+/* ---- recovery ------------------------------------------------------------ */
+
+static bool
+sw_zero(const uint8_t *p, size_t len)
+{
+	const uint64_t *q = (const uint64_t *)p; /* blocks are 8-byte aligned in the map */
+	size_t n = len / 8;
+	uint64_t acc = 0;
+	for (size_t i = 0; i < n; i++) {
+		acc |= q[i];
+		if ((i & 511) == 511 && acc)
+			return false;
+	}
+	for (size_t i = n * 8; i < len; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+static void
+sw_count_fault(struct wr_segment_writer_metrics *m, enum wr_format_fault f)
+{
+	if (!WR_STATS_ON || !m)
+		return;
+	switch (f) {
+	case WR_FAULT_HEADER_CHECKSUM: wr_counter_inc(&m->header_checksum_failures); break;
+	case WR_FAULT_BLOCK_CHECKSUM: wr_counter_inc(&m->block_checksum_failures); break;
+	case WR_FAULT_CHAINED_CHECKSUM: wr_counter_inc(&m->chained_checksum_failures); break;
+	default: wr_counter_inc(&m->validation_failures); break;
+	}
+}
+
+/*
+ * Zero every block from first on that holds any byte, then sync them.
+ * Returns 1 if something was zeroed, 0 if all was already zero, or -errno.
+ */
+static int
+sw_cut_from(struct wr_segment_writer *w, uint32_t first)
+{
+	uint32_t last_dirty = first;
+	bool any = false;
+	for (uint32_t i = first; i < w->num_blocks; i++) {
+		uint8_t *b = (uint8_t *)sw_block_at(w, i);
+		if (!sw_zero(b, WR_BLOCK_SIZE)) {
+			memset(b, 0, WR_BLOCK_SIZE);
+			last_dirty = i;
+			any = true;
+		}
+	}
+	if (!any)
+		return 0;
+	uint64_t page = sw_page_size();
+	uint64_t start = wr_block_offset(first) & ~(page - 1);
+	uint64_t end = wr_block_offset(last_dirty + 1);
+	if (wr_sys.msync(w->base + start, (size_t)(end - start), MS_SYNC) != 0) {
+		int err = errno;
+		wr_log_syscall("msync", w->path, err);
+		return -err;
+	}
+	return 1;
+}
+
+int
+wr_segment_writer_open_existing(struct wr_segment_writer *w, const char *path,
+				struct wr_segment_writer_metrics *metrics,
+				struct wr_segment_recovery *rec)
+{
+	uint64_t t0 = sw_now_if(metrics);
+	struct wr_segment_recovery r = { 0 };
+	sw_clear(w);
+	int rc;
+	if (strlen(path) >= sizeof w->path) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	strcpy(w->path, path);
+
+	w->fd = wr_sys.open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (w->fd < 0) {
+		rc = -errno;
+		wr_log_syscall("open", path, -rc);
+		goto out;
+	}
+	struct stat st;
+	if (fstat(w->fd, &st) != 0) {
+		rc = -errno;
+		wr_log_syscall("fstat", path, -rc);
+		goto out;
+	}
+	w->num_blocks = S_ISREG(st.st_mode) ? wr_segment_blocks_for_size((uint64_t)st.st_size) : 0;
+	if (w->num_blocks == 0) {
+		wr_log_error("segment %s: %s (%lld bytes)", path,
+			     wr_format_fault_str(WR_FAULT_FILE_SIZE), (long long)st.st_size);
+		sw_count_fault(metrics, WR_FAULT_FILE_SIZE);
+		rc = -WALREC_EFORMAT;
+		goto out;
+	}
+	w->size = (uint64_t)st.st_size;
+	rc = sw_map(w, "mmap");
+	if (rc != 0)
+		goto out;
+
+	struct wr_segment_header h;
+	enum wr_format_fault f = wr_segment_header_check(w->base, (size_t)w->size, &h);
+	if (f != WR_FAULT_NONE) {
+		wr_log_error("segment %s: %s", path, wr_format_fault_str(f));
+		sw_count_fault(metrics, f);
+		rc = -WALREC_EFORMAT;
+		goto out;
+	}
+	w->segment_index = h.segment_index;
+
+	/* Walk the blocks; their checksums, not the header's counts, are the truth. */
+	uint64_t prev_chained = 0, last_id = 0, first_id = 0, events = 0;
+	uint32_t i = 0;
+	f = WR_FAULT_EMPTY;
+	for (; i < w->num_blocks; i++) {
+		const struct wr_block *b = sw_block_at(w, i);
+		uint64_t chained;
+		f = wr_block_verify(b, i, prev_chained, last_id, &chained);
+		if (f != WR_FAULT_NONE)
+			break;
+		if (i == 0)
+			first_id = b->header.first_event_id;
+		last_id = b->header.last_event_id;
+		events += b->header.event_count;
+		prev_chained = chained;
+	}
+	r.blocks_valid = i;
+	r.last_event_id = last_id;
+	r.append_offset = wr_block_offset(i);
+
+	/*
+	 * Cut whatever follows the last valid block: a faulty block, or events
+	 * written into a block that was never sealed (its header still zero).
+	 * Appending resumes in block i, which must be all zero for the slots
+	 * past a future partial seal to be zero.
+	 */
+	if (i < w->num_blocks) {
+		int cut = sw_cut_from(w, i);
+		if (cut < 0) {
+			rc = cut;
+			goto out;
+		}
+		if (f != WR_FAULT_EMPTY || cut > 0) {
+			r.tail_cut = true;
+			r.cut_block = i;
+			r.cut_reason = f != WR_FAULT_EMPTY ? f : WR_FAULT_TAIL;
+			if (f != WR_FAULT_EMPTY)
+				sw_count_fault(metrics, f);
+			if (WR_STATS_ON && metrics)
+				wr_counter_inc(&metrics->torn_tails_cut);
+			wr_log_warn("segment %s: cut from block %u on (%s); %u valid blocks kept, "
+				    "last event %llu",
+				    path, i,
+				    f != WR_FAULT_EMPTY ? wr_format_fault_str(f)
+							: "unsealed events in an unsealed block",
+				    i, (unsigned long long)last_id);
+		}
+	}
+
+	bool closed = h.closed_ts_ns != 0;
+	bool counts_ok = closed ? (h.block_count == i && h.event_count == events &&
+				   h.first_event_id == first_id && h.last_event_id == last_id &&
+				   h.last_chained_checksum == prev_chained)
+				: (h.block_count == 0 && h.event_count == 0 &&
+				   h.first_event_id == 0 && h.last_event_id == 0);
+	if (!counts_ok) {
+		wr_log_warn("segment %s: %s (header: %u blocks, %u events; found: %u blocks, "
+			    "%llu events); the blocks are kept",
+			    path, wr_format_fault_str(WR_FAULT_COUNTS), h.block_count,
+			    h.event_count, i, (unsigned long long)events);
+		sw_count_fault(metrics, WR_FAULT_COUNTS);
+	}
+	/*
+	 * Opening for append is where appending resumes: make the header the
+	 * active form again (counts 0, closed_ts_ns 0, same index and creation
+	 * time) so a crash from here on leaves an active segment that recovery
+	 * walks, never a "closed" header that understates the blocks. finish()
+	 * writes the final header again. The first sync_sealed covers it.
+	 */
+	if (closed || !counts_ok) {
+		struct wr_segment_header active;
+		wr_segment_header_init(&active, h.segment_index, h.created_ts_ns);
+		memcpy(w->base, &active, sizeof active);
+	}
+
+	w->prev_chained = prev_chained;
+	w->last_event_id = last_id;
+	w->first_event_id = first_id;
+	w->blocks_sealed = i;
+	w->event_count = (uint32_t)events;
+	sw_start_block(w, i);
+	w->synced_end = 0; /* recovered blocks may never have reached the disk */
+	wr_store_relaxed(&w->sealed_last_id, last_id);
+	wr_store_relaxed(&w->sealed_end, wr_block_offset(i));
+	w->metrics = metrics;
+	rc = 0;
+out:
+	if (rc != 0) {
+		if (w->base)
+			munmap(w->base, (size_t)w->size);
+		if (w->fd >= 0)
+			wr_sys.close(w->fd);
+		sw_clear(w);
+	}
+	if (rec)
+		*rec = r;
+	if (WR_STATS_ON && metrics)
+		wr_operation_record(&metrics->open_existing, rc == 0, t0, wr_clock_now_ns());
+	return rc;
+}

@@ -1,0 +1,993 @@
+/* SPDX-License-Identifier: MIT */
+/* The embedded recorder: rotation, retention, recovery, crashes, faults and idleness. */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <walrec.h>
+
+#include "lib/clock.h"
+#include "lib/sys.h"
+#include "recorder/format.h"
+#include "recorder/recorder_impl.h"
+#include "recorder/segment_reader.h"
+#include "tests/testutil.h"
+
+static char *dir;
+
+static void
+setup_dir(void)
+{
+	dir = wr_test_mkdtemp();
+}
+
+static void
+teardown_dir(void)
+{
+	wr_sys_reset();
+	walrec_log_set_handler(NULL, NULL, -1);
+	wr_test_rmtree(dir);
+	free(dir);
+	dir = NULL;
+}
+
+/* ---- log capture ---------------------------------------------------------- */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[1 << 16];
+static size_t log_len;
+
+static void
+log_capture(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	pthread_mutex_lock(&log_lock);
+	int n = snprintf(log_buf + log_len, sizeof log_buf - log_len, "%s\n", msg);
+	if (n > 0 && log_len + (size_t)n < sizeof log_buf)
+		log_len += (size_t)n;
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void
+log_start(void)
+{
+	pthread_mutex_lock(&log_lock);
+	log_len = 0;
+	log_buf[0] = '\0';
+	pthread_mutex_unlock(&log_lock);
+	walrec_log_set_handler(log_capture, NULL, WALREC_LOG_DEBUG);
+}
+
+static bool
+log_has(const char *needle)
+{
+	pthread_mutex_lock(&log_lock);
+	bool r = strstr(log_buf, needle) != NULL;
+	pthread_mutex_unlock(&log_lock);
+	return r;
+}
+
+/* ---- log verification ------------------------------------------------------ */
+
+struct seg_info {
+	uint32_t index;
+	bool cold;
+	uint64_t first, last, events;
+};
+
+struct dir_info {
+	struct seg_info seg[512];
+	size_t n, hot, cold, other, quarantined;
+};
+
+/*
+ * Verify one segment image: valid header, then valid blocks up to the
+ * first never-written one, and nothing but zeros after that.
+ */
+static void
+verify_image(const uint8_t *p, size_t len, const char *what, struct seg_info *si)
+{
+	struct wr_segment_header h;
+	ck_assert_msg(wr_segment_header_check(p, len, &h) == WR_FAULT_NONE, "%s: header", what);
+	uint32_t nb = wr_segment_blocks_for_size(len);
+	ck_assert_msg(nb != 0, "%s: size %zu", what, len);
+	si->index = h.segment_index;
+	uint64_t prev = 0, last = 0, first = 0, events = 0;
+	uint32_t i = 0;
+	for (; i < nb; i++) {
+		const struct wr_block *b = (const struct wr_block *)(p + wr_block_offset(i));
+		uint64_t chained;
+		enum wr_format_fault f = wr_block_verify(b, i, prev, last, &chained);
+		if (f == WR_FAULT_EMPTY)
+			break;
+		ck_assert_msg(f == WR_FAULT_NONE, "%s: block %u: %s", what, i, wr_format_fault_str(f));
+		if (i == 0)
+			first = b->header.first_event_id;
+		last = b->header.last_event_id;
+		events += b->header.event_count;
+		prev = chained;
+		/* every id inside the block is contiguous (ids are last + 1) */
+		ck_assert_uint_eq(b->header.last_event_id - b->header.first_event_id + 1,
+				  b->header.event_count);
+	}
+	for (uint64_t off = wr_block_offset(i); off < len; off++)
+		ck_assert_msg(p[off] == 0, "%s: byte %" PRIu64 " after the data is not zero", what, off);
+	if (h.closed_ts_ns != 0) {
+		ck_assert_uint_eq(h.block_count, i);
+		ck_assert_uint_eq(h.event_count, events);
+		ck_assert_uint_eq(h.last_event_id, last);
+	}
+	si->first = first;
+	si->last = last;
+	si->events = events;
+}
+
+static int
+seg_cmp(const void *a, const void *b)
+{
+	const struct seg_info *x = a, *y = b;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Decompress path with the lz4 command-line tool into out. */
+static void
+lz4_decompress(const char *path, const char *out)
+{
+	char cmd[9000];
+	snprintf(cmd, sizeof cmd, "lz4 -d -q -f '%s' '%s'", path, out);
+	ck_assert_msg(system(cmd) == 0, "lz4 -d %s failed", path);
+}
+
+/*
+ * Verify every segment of d (cold ones through the lz4 tool) and that ids
+ * are contiguous across consecutive segments. Returns the info.
+ */
+static void
+verify_dir(const char *d, struct dir_info *di)
+{
+	memset(di, 0, sizeof *di);
+	DIR *dd = opendir(d);
+	ck_assert_ptr_nonnull(dd);
+	struct dirent *de;
+	char path[4200], tmp[4300];
+	while ((de = readdir(dd)) != NULL) {
+		uint32_t index;
+		bool cold;
+		if (de->d_name[0] == '.')
+			continue;
+		if (strstr(de->d_name, ".quarantine-") != NULL)
+			di->quarantined++;
+		if (wr_segment_name_parse(de->d_name, &index, &cold) != 1) {
+			di->other++;
+			continue;
+		}
+		ck_assert_uint_lt(di->n, WR_ARRAY_SIZE(di->seg));
+		snprintf(path, sizeof path, "%s/%s", d, de->d_name);
+		const char *img = path;
+		if (cold) {
+			snprintf(tmp, sizeof tmp, "%s.check", path);
+			lz4_decompress(path, tmp);
+			img = tmp;
+		}
+		size_t len = 0;
+		uint8_t *p = wr_test_read_file(img, &len);
+		ck_assert_ptr_nonnull(p);
+		struct seg_info *si = &di->seg[di->n++];
+		verify_image(p, len, path, si);
+		ck_assert_uint_eq(si->index, index);
+		si->cold = cold;
+		free(p);
+		/* and the reader reads it back, hot or cold, fully verified */
+		struct wr_segment_reader rd;
+		ck_assert_int_eq(wr_segment_reader_open(&rd, path, 0), 0);
+		ck_assert_msg(wr_segment_reader_status(&rd) == 0, "reader: %s", path);
+		walrec_event_t ev;
+		uint64_t count = 0, expect = si->first;
+		int rr;
+		while ((rr = wr_segment_reader_next(&rd, &ev)) == 1) {
+			ck_assert_uint_eq(ev.event_id, expect);
+			expect++;
+			count++;
+		}
+		ck_assert_int_eq(rr, 0);
+		ck_assert_uint_eq(count, si->events);
+		wr_segment_reader_close(&rd);
+		if (cold) {
+			unlink(tmp);
+			di->cold++;
+		} else {
+			di->hot++;
+		}
+	}
+	closedir(dd);
+	qsort(di->seg, di->n, sizeof di->seg[0], seg_cmp);
+	for (size_t i = 1; i < di->n; i++) {
+		const struct seg_info *a = &di->seg[i - 1], *b = &di->seg[i];
+		ck_assert_msg(a->index != b->index, "segment %u is both hot and cold", a->index);
+		if (b->events == 0 || a->events == 0)
+			continue;
+		ck_assert_msg(b->first == a->last + 1, "segment %u starts at %" PRIu64
+			      " after segment %u ended at %" PRIu64, b->index, b->first, a->index,
+			      a->last);
+	}
+}
+
+static uint64_t
+dir_last_id(const struct dir_info *di)
+{
+	uint64_t last = 0;
+	for (size_t i = 0; i < di->n; i++)
+		if (di->seg[i].last > last)
+			last = di->seg[i].last;
+	return last;
+}
+
+static walrec_recorder_config_t
+small_config(void)
+{
+	walrec_recorder_config_t cfg;
+	walrec_recorder_config_init(&cfg);
+	cfg.num_blocks = 16;
+	return cfg;
+}
+
+static void
+fill_event(walrec_event_t *ev, uint64_t n)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->timestamp_ns = 1700000000000000000ull + n;
+	memcpy(ev->payload, &n, sizeof n);
+	ev->payload[47] = (uint8_t)n;
+}
+
+/* Append n events; ids must continue from *next (updated). */
+static void
+append_n(walrec_recorder_t *rec, uint64_t n, uint64_t *next)
+{
+	walrec_event_t ev;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t id = 0;
+		fill_event(&ev, *next);
+		int rc = walrec_recorder_append(rec, &ev, &id);
+		ck_assert_msg(rc == 0, "append %" PRIu64 ": %s", *next, walrec_strerror(rc));
+		ck_assert_uint_eq(id, *next);
+		(*next)++;
+	}
+}
+
+/* ---- core ------------------------------------------------------------------ */
+
+START_TEST(test_recorder_config_limits)
+{
+	walrec_recorder_config_t cfg;
+	walrec_recorder_config_init(&cfg);
+	ck_assert_uint_eq(cfg.num_blocks, 4096);
+	ck_assert_uint_eq(cfg.sync_interval_us, 1000);
+	ck_assert(cfg.compression);
+	walrec_recorder_t *rec = NULL;
+	log_start();
+	cfg.num_blocks = 15;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
+	ck_assert(log_has("num_blocks 15 is outside 16..524288"));
+	cfg.num_blocks = 524289;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
+	walrec_recorder_config_init(&cfg);
+	cfg.sync_interval_us = 60000001;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
+	ck_assert(log_has("sync_interval_us"));
+	walrec_recorder_config_init(&cfg);
+	cfg.max_hot_segments = 1000001;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
+	ck_assert(log_has("max_hot_segments"));
+	walrec_recorder_config_init(&cfg);
+	cfg.prefix = "a/b";
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
+	ck_assert(log_has("prefix"));
+	ck_assert_ptr_null(rec);
+	ck_assert_int_eq(walrec_recorder_close(NULL), 0);
+	walrec_recorder_destroy(NULL);
+}
+END_TEST
+
+/* unlink hook: keep a copy of every .wal the maintainer removes after compressing it. */
+static char saved_dir[4096];
+
+static int
+unlink_saving(const char *path)
+{
+	size_t n = strlen(path);
+	if (n > 4 && strcmp(path + n - 4, ".wal") == 0) {
+		const char *base = strrchr(path, '/');
+		char dst[8300], cmd[17000];
+		snprintf(dst, sizeof dst, "%s/%s", saved_dir, base ? base + 1 : path);
+		snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, dst);
+		if (system(cmd) != 0)
+			return -1;
+	}
+	return unlink(path);
+}
+
+START_TEST(test_recorder_rotation_compression_retention)
+{
+	snprintf(saved_dir, sizeof saved_dir, "%s/saved", dir);
+	char wal[4200];
+	snprintf(wal, sizeof wal, "%s/wal", dir);
+	ck_assert_int_eq(mkdir(saved_dir, 0700), 0);
+	wr_sys.unlink = unlink_saving;
+
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 3;
+	cfg.max_cold_segments = 20;
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, wal, &cfg), 0);
+	uint64_t next = 1;
+	const uint64_t per_seg = 16 * 256;
+	const uint64_t total = per_seg * 60 + 1234; /* more than 50 rotations */
+	append_n(rec, total, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	walrec_recorder_state_t st;
+	ck_assert_int_eq(walrec_recorder_meta_state(rec, &st), 0);
+	ck_assert_uint_eq(st.durable_event_id, total);
+	ck_assert_uint_eq(st.last_event_id, total);
+	ck_assert_uint_le(st.meta_last_event_id, total); /* wal.meta may lag, never lead */
+	uint64_t rec_rotations = rec->metrics.manager.segment_rotation.count;
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0); /* second close: harmless */
+	walrec_recorder_destroy(rec);
+	wr_sys_reset();
+	char meta[4300];
+	snprintf(meta, sizeof meta, "%s/wal.meta", wal);
+	size_t mlen = 0;
+	uint8_t *mb = wr_test_read_file(meta, &mlen);
+	ck_assert_ptr_nonnull(mb);
+	ck_assert_uint_eq(mlen, 16);
+	struct wr_meta_state ms;
+	wr_meta_decode(mb, &ms);
+	free(mb);
+	ck_assert_uint_eq(ms.last_event_id, total); /* close writes the final position */
+
+	/* Partial seals (the sync interval) leave slots unused, so count the
+	 * segments made: 3 hot kept, up to 20 cold, the oldest deleted. */
+	struct dir_info di;
+	verify_dir(wal, &di);
+	uint32_t made = di.seg[di.n - 1].index;
+	ck_assert_uint_ge(made, 51); /* >= 50 rotations */
+	ck_assert_uint_eq(di.hot, 3);
+	ck_assert_uint_eq(di.cold, 20);
+	ck_assert_uint_eq(di.other, 1); /* wal.meta */
+	ck_assert_uint_eq(dir_last_id(&di), total);
+	ck_assert_uint_eq(di.seg[0].index, made - 22);
+	ck_assert_uint_eq(di.seg[di.n - 1].index - di.seg[0].index + 1, 23);
+	for (size_t i = 0; i < di.n; i++)
+		ck_assert_msg(di.seg[i].cold == (i < 20), "segment %u", di.seg[i].index);
+	ck_assert_uint_eq(rec_rotations, made - 1);
+
+	/* Every .wal.lz4 decompresses to exactly the .wal it replaced. */
+	char name[256], cpath[4400], opath[4400], spath[8400];
+	for (size_t i = 0; i < di.n; i++) {
+		if (!di.seg[i].cold)
+			continue;
+		wr_segment_name(name, sizeof name, NULL, di.seg[i].index, true);
+		snprintf(cpath, sizeof cpath, "%s/%s", wal, name);
+		snprintf(opath, sizeof opath, "%s/%s.out", dir, name);
+		lz4_decompress(cpath, opath);
+		wr_segment_name(name, sizeof name, NULL, di.seg[i].index, false);
+		snprintf(spath, sizeof spath, "%s/%s", saved_dir, name);
+		size_t la = 0, lb = 0;
+		uint8_t *a = wr_test_read_file(opath, &la);
+		uint8_t *b = wr_test_read_file(spath, &lb);
+		ck_assert_ptr_nonnull(a);
+		ck_assert_msg(b != NULL, "no saved copy of %s", name);
+		ck_assert_uint_eq(la, lb);
+		ck_assert_msg(memcmp(a, b, la) == 0, "%s differs from the segment it replaced", cpath);
+		free(a);
+		free(b);
+		unlink(opath);
+	}
+}
+END_TEST
+
+START_TEST(test_recorder_reopen_continues_ids)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 0; /* keep everything */
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 4096 * 2 + 300, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	struct dir_info a;
+	verify_dir(dir, &a);
+	ck_assert_uint_ge(a.hot, 3);
+	ck_assert_uint_eq(dir_last_id(&a), next - 1);
+
+	log_start();
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	ck_assert(!log_has("wal.meta")); /* a clean shutdown leaves a correct wal.meta */
+	append_n(rec, 5000, &next); /* continues in the partial segment, then rotates */
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	struct dir_info b;
+	verify_dir(dir, &b);
+	ck_assert_uint_eq(dir_last_id(&b), next - 1);
+	ck_assert_uint_eq(b.seg[0].first, 1);
+	/* nothing deleted: every segment of the first run is still there */
+	ck_assert_uint_gt(b.hot, a.hot);
+	for (size_t i = 0; i < a.n; i++) {
+		ck_assert_uint_eq(b.seg[i].index, a.seg[i].index);
+		ck_assert_uint_eq(b.seg[i].first, a.seg[i].first);
+	}
+	uint64_t sum = 0;
+	for (size_t i = 0; i < b.n; i++)
+		sum += b.seg[i].events;
+	ck_assert_uint_eq(sum, next - 1);
+}
+END_TEST
+
+START_TEST(test_recorder_wait_durable_and_poll)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.sync_interval_us = 0; /* sync only when asked */
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 10, &next);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 10, 0), -ETIMEDOUT);
+	/* A waiter on the owner thread with a timeout: the owner does not poll,
+	 * so the partial block stays unsealed. */
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 10, 20000000), -ETIMEDOUT);
+	/* poll seals it now that the coordinator asked */
+	int sealed = 0;
+	for (int i = 0; i < 1000 && sealed == 0; i++) {
+		sealed = walrec_recorder_poll(rec);
+		usleep(1000);
+	}
+	ck_assert_int_eq(sealed, 1);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 10, 5000000000ull), 0);
+	append_n(rec, 5, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 15, 0), 0);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_event_t ev;
+	fill_event(&ev, 1);
+	ck_assert_int_eq(walrec_recorder_append(rec, &ev, NULL), -WALREC_ECLOSED);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 15, 0), 0);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 16, 1000), -WALREC_ECLOSED);
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *f = open_memstream(&text, &tlen);
+	ck_assert_int_eq(walrec_recorder_dump_metrics(rec, f, WALREC_METRICS_PROMETHEUS), 0);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(text, "walrec_manager_partial_seals_total"));
+	ck_assert_ptr_nonnull(strstr(text, "walrec_durability_sync"));
+	free(text);
+	walrec_recorder_destroy(rec);
+}
+END_TEST
+
+/* With the interval on, an owner that keeps appending gets its events durable unasked. */
+START_TEST(test_recorder_interval_makes_durable)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.sync_interval_us = 1000;
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	uint64_t deadline = wr_clock_now_ns() + 5000000000ull;
+	while (walrec_recorder_wait_durable(rec, 100, 0) != 0 && wr_clock_now_ns() < deadline) {
+		if (next <= 100)
+			append_n(rec, 1, &next);
+		walrec_recorder_poll(rec);
+		usleep(200);
+	}
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 100, 0), 0);
+	walrec_recorder_destroy(rec);
+}
+END_TEST
+
+/* ---- limits: damaged input ---------------------------------------------------- */
+
+static uint64_t
+make_log(uint64_t events)
+{
+	walrec_recorder_config_t cfg = small_config();
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, events, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	return next;
+}
+
+/* Reopen after damage: recovery works, ids continue, the log verifies. */
+static void
+reopen_and_check(uint64_t next, const char *expect_log)
+{
+	walrec_recorder_config_t cfg = small_config();
+	walrec_recorder_t *rec = NULL;
+	log_start();
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	if (expect_log)
+		ck_assert_msg(log_has(expect_log), "log lacks \"%s\":\n%s", expect_log, log_buf);
+	append_n(rec, 10, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ck_assert_uint_eq(dir_last_id(&di), next - 1);
+}
+
+START_TEST(test_recorder_damaged_meta_recovers_by_scan)
+{
+	uint64_t next = make_log(5000);
+	char meta[4200];
+	snprintf(meta, sizeof meta, "%s/wal.meta", dir);
+
+	ck_assert_int_eq(unlink(meta), 0);
+	reopen_and_check(next, "wal.meta is missing; recovering by scanning");
+	next += 10;
+
+	ck_assert_int_eq(wr_test_write_file(meta, "1234567", 7), 0);
+	reopen_and_check(next, "is not a 16-byte wal.meta file");
+	next += 10;
+
+	uint8_t garbage[16];
+	memset(garbage, 0xA5, sizeof garbage);
+	ck_assert_int_eq(wr_test_write_file(meta, garbage, sizeof garbage), 0);
+	reopen_and_check(next, "recovering by scanning");
+	next += 10;
+
+	uint8_t buf[16];
+	struct wr_meta_state ms = { .segment_index = 999, .offset = 64 + 16448, .last_event_id = 5 };
+	wr_meta_encode(buf, &ms);
+	ck_assert_int_eq(wr_test_write_file(meta, buf, sizeof buf), 0);
+	reopen_and_check(next, "names segment 999, which does not exist");
+	next += 10;
+
+	/* the real segment, an offset past its end */
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ms.segment_index = di.seg[di.n - 1].index;
+	ms.offset = 64 + 16448u * 1000;
+	ms.last_event_id = next - 1;
+	wr_meta_encode(buf, &ms);
+	ck_assert_int_eq(wr_test_write_file(meta, buf, sizeof buf), 0);
+	reopen_and_check(next, "is past the end of segment");
+	next += 10;
+
+	/* a block boundary inside, but the wrong last event id */
+	ms.offset = 64 + 16448;
+	ms.last_event_id = 7;
+	wr_meta_encode(buf, &ms);
+	ck_assert_int_eq(wr_test_write_file(meta, buf, sizeof buf), 0);
+	reopen_and_check(next, "not 7");
+}
+END_TEST
+
+START_TEST(test_recorder_damaged_segment_quarantined)
+{
+	uint64_t next = make_log(5000); /* segments 1 (full) and 2 */
+	char path[4200];
+	/* garbage under a newer segment name, and a zeroed header on a right-sized file */
+	snprintf(path, sizeof path, "%s/00000007.wal", dir);
+	ck_assert_int_eq(wr_test_write_file(path, "garbage!", 8), 0);
+	snprintf(path, sizeof path, "%s/00000006.wal", dir);
+	size_t sz = (size_t)wr_segment_size(16);
+	uint8_t *zero = calloc(1, sz);
+	memset(zero + 100, 0x5A, 50);
+	ck_assert_int_eq(wr_test_write_file(path, zero, sz), 0);
+	free(zero);
+
+	walrec_recorder_config_t cfg = small_config();
+	walrec_recorder_t *rec = NULL;
+	log_start();
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	ck_assert(log_has("00000007.wal can not be opened"));
+	ck_assert(log_has("00000006.wal can not be opened"));
+	ck_assert(log_has("quarantined as"));
+	append_n(rec, 10, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+
+	/* both files are still there, renamed aside, bytes intact */
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int quarantined = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strstr(de->d_name, ".quarantine-") == NULL)
+			continue;
+		quarantined++;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if (strncmp(de->d_name, "00000007.wal", 12) == 0)
+			ck_assert_int_eq(wr_test_file_size(path), 8);
+		else
+			ck_assert_int_eq(wr_test_file_size(path), (long long)sz);
+	}
+	closedir(d);
+	ck_assert_int_eq(quarantined, 2);
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ck_assert_uint_eq(dir_last_id(&di), next - 1);
+}
+END_TEST
+
+/* A torn tail in the last segment is cut and reported; ids continue after the last sealed event. */
+START_TEST(test_recorder_torn_tail_cut)
+{
+	uint64_t next = make_log(1000); /* 3 full blocks + a partial one in segment 1 */
+	char path[4200];
+	snprintf(path, sizeof path, "%s/00000001.wal", dir);
+	int fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	struct wr_block_header b2;
+	ck_assert_int_eq(pread(fd, &b2, sizeof b2, (off_t)wr_block_offset(2)), (ssize_t)sizeof b2);
+	/* damage the payload of the last (4th) block: it becomes a torn tail */
+	uint8_t x = 0xFF;
+	ck_assert_int_eq(pwrite(fd, &x, 1, (off_t)(wr_block_offset(3) + 64 + 5)), 1);
+	close(fd);
+	/* An unsynced tail is never named by wal.meta: remove it, as after a crash. */
+	snprintf(path, sizeof path, "%s/wal.meta", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	walrec_recorder_config_t cfg = small_config();
+	walrec_recorder_t *rec = NULL;
+	log_start();
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	ck_assert(log_has("cut from block 3"));
+	ck_assert(log_has("wal.meta is missing"));
+	uint64_t id = 0;
+	walrec_event_t ev;
+	fill_event(&ev, 1);
+	ck_assert_int_eq(walrec_recorder_append(rec, &ev, &id), 0);
+	ck_assert_uint_eq(id, b2.last_event_id + 1); /* after the last sealed event kept */
+	ck_assert_uint_lt(id, next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ck_assert_uint_eq(dir_last_id(&di), id);
+}
+END_TEST
+
+/* ---- crash ---------------------------------------------------------------------- */
+
+/* Child: append forever, sync every so often and report the durable id. */
+static void
+crash_child(int wfd, uint64_t seed)
+{
+	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR);
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 0;
+	walrec_recorder_t *rec = NULL;
+	if (walrec_recorder_open(&rec, dir, &cfg) != 0)
+		_exit(3);
+	walrec_event_t ev;
+	uint64_t n = 0, id = 0;
+	for (;;) {
+		uint64_t burst = 1 + wr_test_rand(&seed) % 3000;
+		for (uint64_t i = 0; i < burst; i++) {
+			fill_event(&ev, ++n);
+			if (walrec_recorder_append(rec, &ev, &id) != 0)
+				_exit(4);
+		}
+		if (wr_test_rand(&seed) % 2 == 0) {
+			if (walrec_recorder_sync(rec) != 0)
+				_exit(5);
+			if (write(wfd, &id, sizeof id) != sizeof id)
+				_exit(6);
+		}
+	}
+}
+
+START_TEST(test_recorder_crash_loses_nothing_durable)
+{
+	const char *env = getenv("WALREC_TEST_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+	printf("test_recorder_crash_loses_nothing_durable: seed %" PRIu64 "\n", seed);
+	fflush(stdout);
+	const int rounds = 30;
+	uint64_t durable_max = 0;
+	for (int round = 0; round < rounds; round++) {
+		int p[2];
+		ck_assert_int_eq(pipe(p), 0);
+		uint64_t child_seed = wr_test_rand(&seed);
+		uint64_t delay_us = 2000 + wr_test_rand(&seed) % 40000;
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(p[0]);
+			crash_child(p[1], child_seed);
+		}
+		close(p[1]);
+		usleep((useconds_t)delay_us);
+		kill(pid, SIGKILL);
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status), "round %d: child exited with %d", round,
+			      WEXITSTATUS(status));
+		uint64_t v;
+		while (read(p[0], &v, sizeof v) == (ssize_t)sizeof v)
+			if (v > durable_max)
+				durable_max = v;
+		close(p[0]);
+
+		/* Reopen: everything reported durable is there, ids continue. */
+		walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR);
+		walrec_recorder_config_t cfg = small_config();
+		cfg.max_hot_segments = 0;
+		walrec_recorder_t *rec = NULL;
+		ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+		walrec_recorder_state_t st;
+		walrec_recorder_meta_state(rec, &st);
+		ck_assert_msg(st.last_event_id >= durable_max,
+			      "round %d (seed %" PRIu64 "): recovered to %" PRIu64
+			      " but %" PRIu64 " was durable", round, seed, st.last_event_id, durable_max);
+		uint64_t id = 0;
+		walrec_event_t ev;
+		fill_event(&ev, 0);
+		ck_assert_int_eq(walrec_recorder_append(rec, &ev, &id), 0);
+		ck_assert_uint_eq(id, st.last_event_id + 1);
+		ck_assert_int_eq(walrec_recorder_close(rec), 0);
+		walrec_recorder_destroy(rec);
+		struct dir_info di;
+		verify_dir(dir, &di);
+		ck_assert_uint_eq(dir_last_id(&di), id);
+		ck_assert_uint_eq(di.seg[0].first, 1);
+		uint64_t sum = 0;
+		for (size_t i = 0; i < di.n; i++)
+			sum += di.seg[i].events;
+		ck_assert_uint_eq(sum, id); /* contiguous 1..id, exactly once */
+		/* a segment the child was still preparing is blank: removed, not quarantined */
+		ck_assert_uint_eq(di.quarantined, 0);
+		durable_max = id;
+	}
+}
+END_TEST
+
+/* ---- faults ------------------------------------------------------------------------ */
+
+static _Atomic int fault_fallocate;
+static _Atomic int fault_msync;
+static _Atomic int fault_fdatasync;
+
+static int
+fallocate_faulty(int fd, int mode, off_t off, off_t len)
+{
+	if (atomic_load(&fault_fallocate)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return fallocate(fd, mode, off, len);
+}
+
+static int
+msync_faulty(void *addr, size_t len, int flags)
+{
+	if (atomic_load(&fault_msync)) {
+		errno = EIO;
+		return -1;
+	}
+	return wr_sys_libc.msync(addr, len, flags);
+}
+
+/* EIO from fdatasync of segment files only (not wal.meta, not the directory). */
+static int
+fdatasync_faulty(int fd)
+{
+	if (atomic_load(&fault_fdatasync)) {
+		char link[64], target[4096];
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, target, sizeof target - 1);
+		if (n > 4 && memcmp(target + n - 4, ".wal", 4) == 0) {
+			errno = EIO;
+			return -1;
+		}
+	}
+	return fdatasync(fd);
+}
+
+START_TEST(test_recorder_enospc_backpressure_then_resume)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 0;
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	wr_sys.fallocate = fallocate_faulty;
+	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1); /* quiet */
+	atomic_store(&fault_fallocate, 1);
+	uint64_t next = 1;
+	walrec_event_t ev;
+	int rc = 0;
+	/* The four prepared segments carry us for a while, then back-pressure. */
+	while (next < 4096 * 20) {
+		fill_event(&ev, next);
+		uint64_t id;
+		rc = walrec_recorder_append(rec, &ev, &id);
+		if (rc != 0)
+			break;
+		ck_assert_uint_eq(id, next);
+		next++;
+	}
+	ck_assert_msg(rc == -ENOSPC || rc == -EAGAIN, "got %s", walrec_strerror(rc));
+	ck_assert_uint_gt(next, 4096); /* the first segment and whatever was prepared */
+	/* Still refused while the disk is full; nothing was taken. */
+	ck_assert_int_eq(walrec_recorder_append(rec, &ev, NULL), rc);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0); /* what was accepted is durable */
+	atomic_store(&fault_fallocate, 0);
+	uint64_t deadline = wr_clock_now_ns() + 10000000000ull;
+	uint64_t id = 0;
+	do {
+		rc = walrec_recorder_append(rec, &ev, &id);
+		if (rc != 0)
+			usleep(1000);
+	} while (rc != 0 && wr_clock_now_ns() < deadline);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(id, next);
+	next++;
+	append_n(rec, 10000, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	wr_sys_reset();
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ck_assert_uint_eq(dir_last_id(&di), next - 1);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < di.n; i++)
+		sum += di.seg[i].events;
+	ck_assert_uint_eq(sum, next - 1);
+}
+END_TEST
+
+START_TEST(test_recorder_msync_eio_latched)
+{
+	walrec_recorder_config_t cfg = small_config();
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 100, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1);
+	wr_sys.msync = msync_faulty;
+	atomic_store(&fault_msync, 1);
+	append_n(rec, 100, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), -EIO);
+	walrec_recorder_state_t st;
+	walrec_recorder_meta_state(rec, &st);
+	ck_assert_int_eq(st.latched_error, -EIO);
+	ck_assert_uint_eq(st.durable_event_id, 100);
+	ck_assert_uint_le(st.meta_last_event_id, 100);
+	walrec_event_t ev;
+	fill_event(&ev, 1);
+	ck_assert_int_eq(walrec_recorder_append(rec, &ev, NULL), -WALREC_ELATCHED);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 150, 1000000), -EIO);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 100, 0), 0);
+	/* the fault goes away: still latched, nothing more reported durable */
+	atomic_store(&fault_msync, 0);
+	ck_assert_int_eq(walrec_recorder_sync(rec), -EIO);
+	ck_assert_int_ne(walrec_recorder_close(rec), 0);
+	walrec_recorder_meta_state(rec, &st);
+	ck_assert_uint_eq(st.durable_event_id, 100);
+	walrec_recorder_destroy(rec);
+}
+END_TEST
+
+START_TEST(test_recorder_fdatasync_eio_at_segment_close_latched)
+{
+	walrec_recorder_config_t cfg = small_config();
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1);
+	/* Let the preparer fill its queue first: the rotation must not wait. */
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&rec->preparer.lock);
+		unsigned c = rec->preparer.count;
+		pthread_mutex_unlock(&rec->preparer.lock);
+		if (c == WR_PREPARER_DEPTH)
+			break;
+		usleep(2000);
+	}
+	wr_sys.fdatasync = fdatasync_faulty;
+	atomic_store(&fault_fdatasync, 1);
+	/* One rotation: the maintainer's close of segment 1 fails. */
+	walrec_event_t ev;
+	uint64_t next = 1;
+	int arc = 0;
+	while (next <= 4096 + 10 && arc == 0) {
+		fill_event(&ev, next);
+		arc = walrec_recorder_append(rec, &ev, NULL);
+		if (arc == 0)
+			next++;
+	}
+	ck_assert_msg(arc == 0 || arc == -WALREC_ELATCHED, "%s", walrec_strerror(arc));
+	ck_assert_uint_gt(next, 4096 / 2);
+	int rc = walrec_recorder_sync(rec);
+	ck_assert_int_eq(rc, -EIO);
+	walrec_recorder_state_t st;
+	walrec_recorder_meta_state(rec, &st);
+	ck_assert_uint_lt(st.durable_event_id, 4096); /* segment 1's tail never reported */
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 4096, 0), -EIO);
+	atomic_store(&fault_fdatasync, 0);
+	ck_assert_int_ne(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+}
+END_TEST
+
+/* ---- idle ---------------------------------------------------------------------------- */
+
+static uint64_t
+cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000ull +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000ull;
+}
+
+START_TEST(test_recorder_idle_uses_no_cpu)
+{
+	walrec_recorder_config_t cfg = small_config();
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 1000, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	usleep(300000); /* let the workers settle */
+	uint64_t c0 = cpu_ns(), t0 = wr_clock_now_ns();
+	usleep(2000000);
+	uint64_t c1 = cpu_ns(), t1 = wr_clock_now_ns();
+	double pct = 100.0 * (double)(c1 - c0) / (double)(t1 - t0);
+	printf("test_recorder_idle_uses_no_cpu: %.3f%% CPU over %.2f s\n", pct,
+	       (double)(t1 - t0) / 1e9);
+	ck_assert_msg(pct < 5.0, "idle recorder used %.2f%% CPU", pct);
+	walrec_recorder_destroy(rec);
+}
+END_TEST
+
+static Suite *
+recorder_suite(void)
+{
+	Suite *s = suite_create("recorder");
+	TCase *core = tcase_create("core");
+	tcase_add_checked_fixture(core, setup_dir, teardown_dir);
+	tcase_set_timeout(core, 60);
+	tcase_add_test(core, test_recorder_config_limits);
+	tcase_add_test(core, test_recorder_rotation_compression_retention);
+	tcase_add_test(core, test_recorder_reopen_continues_ids);
+	tcase_add_test(core, test_recorder_wait_durable_and_poll);
+	tcase_add_test(core, test_recorder_interval_makes_durable);
+	tcase_add_test(core, test_recorder_idle_uses_no_cpu);
+	suite_add_tcase(s, core);
+	TCase *limits = tcase_create("limits");
+	tcase_add_checked_fixture(limits, setup_dir, teardown_dir);
+	tcase_set_timeout(limits, 60);
+	tcase_add_test(limits, test_recorder_damaged_meta_recovers_by_scan);
+	tcase_add_test(limits, test_recorder_damaged_segment_quarantined);
+	tcase_add_test(limits, test_recorder_torn_tail_cut);
+	tcase_add_test(limits, test_recorder_enospc_backpressure_then_resume);
+	tcase_add_test(limits, test_recorder_msync_eio_latched);
+	tcase_add_test(limits, test_recorder_fdatasync_eio_at_segment_close_latched);
+	suite_add_tcase(s, limits);
+	TCase *conc = tcase_create("concurrency");
+	tcase_add_checked_fixture(conc, setup_dir, teardown_dir);
+	tcase_set_timeout(conc, 120);
+	tcase_add_test(conc, test_recorder_crash_loses_nothing_durable);
+	suite_add_tcase(s, conc);
+	return s;
+}
+
+WR_CHECK_MAIN(recorder_suite)

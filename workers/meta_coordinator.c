@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/* MetaCoordinator: seal requests, sync of sealed data, durable position, wal.meta. */
+#include <config.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/metrics_out.h"
+#include "recorder/manager.h"
+#include "workers/meta_coordinator.h"
+#include "workers/segment_maintainer.h"
+
+/*
+ * While parked with nothing pending the coordinator still wakes this
+ * often: the owner's "wake the coordinator" check is a relaxed load with
+ * no fence, so an append racing with the park can miss the flag; the next
+ * append or this timeout picks it up.
+ */
+#define COORD_PARK_NS 100000000ull
+/*
+ * wal.meta is replaced at most this often (and at close): the replace is a
+ * write, an fdatasync, a rename and a directory fsync, milliseconds on
+ * ext4, and doing it every round would put it in front of the next
+ * round's sync, i.e. of every waiter. It is a checked hint that may lag.
+ */
+#define COORD_META_EVERY_NS 100000000ull
+/* Waiting for the owner to seal a block a waiter asked for, between re-checks. */
+#define COORD_SEAL_WAIT_NS 2000000ull
+
+int
+wr_meta_coordinator_init(struct wr_meta_coordinator *c, const char *dir,
+			 uint64_t sync_interval_us, uint64_t durable_id,
+			 struct wr_manager *manager, struct wr_segment_maintainer *mt,
+			 struct wr_meta_store_metrics *meta_metrics,
+			 struct wr_meta_coordinator_metrics *metrics)
+{
+	memset(c, 0, sizeof *c);
+	int rc = wr_meta_store_init(&c->durable_meta, dir, meta_metrics);
+	if (rc != 0)
+		return rc;
+	c->interval_ns = sync_interval_us * 1000u;
+	c->manager = manager;
+	c->maintainer = mt;
+	c->metrics = metrics;
+	wr_store_relaxed(&c->durable_id, durable_id);
+	wr_gauge_set(&metrics->durable_event_id, (int64_t)durable_id);
+	wr_gauge_set(&metrics->sync_interval_us, (int64_t)sync_interval_us);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, &ca);
+	pthread_cond_init(&c->durable, &ca);
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+void
+wr_meta_coordinator_kick(struct wr_meta_coordinator *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->kicked = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+wr_meta_coordinator_wake_waiters(struct wr_meta_coordinator *c)
+{
+	pthread_mutex_lock(&c->lock);
+	pthread_cond_broadcast(&c->durable);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+wr_meta_coordinator_publish(struct wr_meta_coordinator *c, uint64_t id)
+{
+	pthread_mutex_lock(&c->lock);
+	/* Checked under the lock: after a latch no waiter may see progress. */
+	if (wr_manager_latched(c->manager) == 0 && id > wr_load_relaxed(&c->durable_id)) {
+		/* Release: the syncs that made id durable happen-before any
+		 * acquire load that sees it (wr_meta_coordinator_durable). */
+		wr_store_release(&c->durable_id, id);
+		wr_gauge_set(&c->metrics->durable_event_id, (int64_t)id);
+	}
+	pthread_cond_broadcast(&c->durable);
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool
+wr_meta_coordinator_flush_meta(struct wr_meta_coordinator *c, uint32_t segment, uint64_t end,
+			       uint64_t last_id)
+{
+	if (end <= WR_SEGMENT_HEADER_SIZE || end > UINT32_MAX || last_id == 0)
+		return true; /* nothing wal.meta can name */
+	struct wr_meta_state cur = wr_meta_store_get_state(&c->durable_meta);
+	if (cur.segment_index == segment && cur.offset == end && cur.last_event_id == last_id &&
+	    !wr_meta_store_is_dirty(&c->durable_meta))
+		return true;
+	wr_meta_store_update(&c->durable_meta, segment, (uint32_t)end, last_id);
+	uint64_t t0 = wr_clock_now_ns();
+	bool ok = wr_meta_store_flush_to_disk(&c->durable_meta);
+	wr_operation_record(&c->metrics->meta_flush, ok, t0, wr_clock_now_ns());
+	return ok;
+}
+
+/*
+ * One round. The durable position it may publish is the minimum of two
+ * facts:
+ *  - the maintainer's synced_last_id r: every segment handed to it up to
+ *    the one ending at r was closed with msync + fdatasync (in order);
+ *  - for the active writer w, the sealed position p read (seqlock) before
+ *    msync of w's sealed range, made under sync_lock.
+ * handed_last_id h (read after w) is the last id of every segment that
+ * stopped being active. If r < h an older segment still waits for the
+ * maintainer, so only r is durable, even though w's blocks were synced:
+ * publishing p would report events durable ahead of a gap. If r >= h, all
+ * earlier segments are durable and so is p in w (or r if w is already
+ * retired and fully synced): max(p, r). wal.meta follows the same rule
+ * and names only what was published, so data always precedes meta.
+ */
+static void
+coord_round(struct wr_meta_coordinator *c, bool want_seal, bool wake)
+{
+	struct wr_manager *m = c->manager;
+	wr_counter_inc(&c->metrics->rounds);
+	if (want_seal) {
+		struct wr_sealed_pos sp = wr_manager_sealed_pos(m);
+		if (wr_load_relaxed(&m->appended_id) > sp.last_id) {
+			/* Release: pairs with the acq_rel fetch_and in the owner's
+			 * wr_manager_handle_attention. */
+			atomic_fetch_or_explicit(&m->attention,
+						 WR_ATTN_SEAL | (wake ? WR_ATTN_WAKE : 0),
+						 memory_order_release);
+			wr_counter_inc(&c->metrics->seal_requests);
+		}
+	}
+
+	uint64_t t0 = wr_clock_now_ns();
+	pthread_mutex_lock(&m->sync_lock);
+	/* Pairs with the release store of active_pub in the owner's rotation. */
+	struct wr_segment_slot *w = wr_load_acquire(&m->active_pub);
+	struct wr_sealed_pos p = wr_manager_sealed_pos(m);
+	bool p_in_w = w != NULL && p.segment_index == w->writer.segment_index;
+	int rc = 0;
+	if (p_in_w)
+		rc = wr_segment_writer_sync_sealed(&w->writer);
+	pthread_mutex_unlock(&m->sync_lock);
+	if (p_in_w)
+		wr_operation_record(&c->metrics->sync, rc == 0, t0, wr_clock_now_ns());
+	if (rc != 0) {
+		wr_manager_latch(m, rc);
+		wr_meta_coordinator_wake_waiters(c);
+		return;
+	}
+	/* Pairs with the release store in manager_rotate. */
+	uint64_t h = wr_load_acquire(&m->handed_last_id);
+	/* Pairs with the release store in maint_close_finished. */
+	uint64_t r = wr_load_acquire(&c->maintainer->synced_last_id);
+	uint64_t d;
+	bool meta_ok;
+	if (r < h) {
+		d = r;
+		meta_ok = false;
+	} else {
+		d = p_in_w && p.last_id > r ? p.last_id : r;
+		meta_ok = p_in_w;
+	}
+	if (wr_manager_latched(m) != 0) {
+		wr_meta_coordinator_wake_waiters(c);
+		return;
+	}
+	uint64_t appended = wr_load_relaxed(&m->appended_id);
+	uint64_t cur = wr_meta_coordinator_durable(c);
+	if (d > cur)
+		wr_meta_coordinator_publish(c, d);
+	wr_histogram_record(&c->metrics->durable_lag, appended > d ? appended - d : 0);
+	/*
+	 * Durable first, wal.meta second: the events are durable once their
+	 * checksummed blocks are on disk (recovery walks blocks; wal.meta is
+	 * a checked hint that only ever lags), so a waiter need not also wait
+	 * for the rename and the two syncs of the meta file.
+	 */
+	uint64_t now = wr_clock_now_ns();
+	if (meta_ok && now - c->meta_flushed_ns < COORD_META_EVERY_NS)
+		meta_ok = false;
+	if (meta_ok)
+		c->meta_flushed_ns = now;
+	if (meta_ok && !wr_meta_coordinator_flush_meta(c, p.segment_index, p.end, p.last_id)) {
+		wr_manager_latch(m, -EIO);
+		wr_meta_coordinator_wake_waiters(c);
+	}
+}
+
+static void *
+coord_main(void *arg)
+{
+	struct wr_meta_coordinator *c = arg;
+	struct wr_manager *m = c->manager;
+	uint64_t last_round = wr_clock_now_ns();
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if (c->stop)
+			break;
+		uint64_t durable = wr_load_relaxed(&c->durable_id);
+		uint64_t appended = wr_load_relaxed(&m->appended_id);
+		bool latched = wr_manager_latched(m) != 0;
+		bool waiter = c->want_id > durable;
+		bool pending = appended > durable;
+		bool kicked = c->kicked;
+		c->kicked = false;
+		uint64_t now = wr_clock_now_ns();
+		bool due = pending && c->interval_ns != 0 && now - last_round >= c->interval_ns;
+		if (!latched && (waiter || due || kicked)) {
+			pthread_mutex_unlock(&c->lock);
+			coord_round(c, waiter || due, waiter);
+			last_round = wr_clock_now_ns();
+			pthread_mutex_lock(&c->lock);
+			/* A waiter still waiting on a block the owner has not sealed
+			 * yet: wait for the owner's kick (or re-check shortly). */
+			if (!c->stop && !c->kicked && c->want_id > wr_load_relaxed(&c->durable_id) &&
+			    wr_manager_latched(m) == 0 &&
+			    wr_manager_sealed_pos(m).last_id < c->want_id) {
+				struct timespec dl = wr_clock_deadline(COORD_SEAL_WAIT_NS);
+				pthread_cond_timedwait(&c->wake, &c->lock, &dl);
+			}
+			continue;
+		}
+		if (pending && c->interval_ns != 0 && !latched) {
+			struct timespec dl = wr_clock_deadline(c->interval_ns - (now - last_round));
+			pthread_cond_timedwait(&c->wake, &c->lock, &dl);
+			continue;
+		}
+		/* Nothing pending: park. The owner sees SLEEPING on its next
+		 * append and kicks us. */
+		if (c->interval_ns != 0 && !latched)
+			atomic_fetch_or_explicit(&m->attention, WR_ATTN_SLEEPING, memory_order_relaxed);
+		if (wr_load_relaxed(&m->appended_id) == appended && !c->kicked && !c->stop) {
+			struct timespec dl = wr_clock_deadline(COORD_PARK_NS);
+			pthread_cond_timedwait(&c->wake, &c->lock, &dl);
+		}
+		atomic_fetch_and_explicit(&m->attention, ~WR_ATTN_SLEEPING, memory_order_relaxed);
+		/* Whatever wakes us starts a new interval: events appended from
+		 * now on wait at most one interval. */
+		last_round = wr_clock_now_ns();
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int
+wr_meta_coordinator_start(struct wr_meta_coordinator *c)
+{
+	int rc = pthread_create(&c->thread, NULL, coord_main, c);
+	if (rc != 0)
+		return -rc;
+	c->started = true;
+	return 0;
+}
+
+int
+wr_meta_coordinator_wait(struct wr_meta_coordinator *c, uint64_t id, uint64_t timeout_ns)
+{
+	struct wr_manager *m = c->manager;
+	if (wr_meta_coordinator_durable(c) >= id)
+		return 0;
+	int err = wr_manager_latched(m);
+	if (err != 0)
+		return err;
+	if (timeout_ns == 0)
+		return -ETIMEDOUT;
+	struct timespec dl = wr_clock_deadline(timeout_ns == UINT64_MAX ? 0 : timeout_ns);
+	int rc = 0;
+	pthread_mutex_lock(&c->lock);
+	wr_counter_add_shared(&c->metrics->waits, 1);
+	if (id > c->want_id)
+		c->want_id = id;
+	pthread_cond_signal(&c->wake);
+	for (;;) {
+		if (wr_load_acquire(&c->durable_id) >= id) { /* pairs with publish */
+			rc = 0;
+			break;
+		}
+		err = wr_manager_latched(m);
+		if (err != 0) {
+			rc = err;
+			break;
+		}
+		if (c->closed) {
+			rc = -WALREC_ECLOSED;
+			break;
+		}
+		if (timeout_ns == UINT64_MAX) {
+			pthread_cond_wait(&c->durable, &c->lock);
+		} else if (pthread_cond_timedwait(&c->durable, &c->lock, &dl) == ETIMEDOUT) {
+			rc = wr_load_acquire(&c->durable_id) >= id ? 0 : -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void
+wr_meta_coordinator_stop(struct wr_meta_coordinator *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	if (c->started) {
+		pthread_join(c->thread, NULL);
+		c->started = false;
+	}
+}
+
+void
+wr_meta_coordinator_fini(struct wr_meta_coordinator *c)
+{
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->wake);
+	pthread_cond_destroy(&c->durable);
+}
+
+void
+wr_meta_coordinator_mark_closed(struct wr_meta_coordinator *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->closed = true;
+	pthread_cond_broadcast(&c->durable);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+wr_meta_coordinator_metrics_copy(struct wr_meta_coordinator_metrics *dst,
+				 const struct wr_meta_coordinator_metrics *src)
+{
+	wr_operation_copy(&dst->sync, &src->sync);
+	wr_operation_copy(&dst->meta_flush, &src->meta_flush);
+	wr_counter_copy(&dst->rounds, &src->rounds);
+	wr_counter_copy(&dst->seal_requests, &src->seal_requests);
+	wr_counter_copy(&dst->waits, &src->waits);
+	wr_histogram_copy(&dst->durable_lag, &src->durable_lag);
+	wr_gauge_copy(&dst->durable_event_id, &src->durable_event_id);
+	wr_gauge_copy(&dst->sync_interval_us, &src->sync_interval_us);
+}
+
+void
+wr_meta_coordinator_metrics_emit(const struct wr_meta_coordinator_metrics *m, struct wr_out *o)
+{
+	wr_out_component_begin(o, "durability");
+	wr_out_operation(o, "sync", "msync of newly sealed blocks of the active segment.", &m->sync);
+	wr_out_operation(o, "meta_flush", "wal.meta replacements after a sync.", &m->meta_flush);
+	wr_out_counter(o, "rounds", "Coordinator rounds.", &m->rounds);
+	wr_out_counter(o, "seal_requests", "Partial-block seals asked of the owner thread.",
+		       &m->seal_requests);
+	wr_out_counter(o, "waits", "wait_durable and sync calls that had to wait.", &m->waits);
+	wr_out_histogram(o, "durable_lag_events",
+			 "Events appended but not yet durable, sampled once per round.",
+			 &m->durable_lag);
+	wr_out_gauge(o, "durable_event_id", "Last event id known durable.", &m->durable_event_id);
+	wr_out_gauge(o, "sync_interval_us", "Configured sync interval (0: on request only).",
+		     &m->sync_interval_us);
+	wr_out_component_end(o);
+}
