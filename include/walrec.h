@@ -4,5 +4,6 @@
 #define WALREC_H
 
 #include <walrec/common.h>
+#include <walrec/producer.h>
 
 #endif

@@ -7,3 +7,5 @@ libwalrec_internal_la_SOURCES += \
 	lib/log.c lib/log.h \
 	lib/stats.c lib/stats.h \
 	lib/sys.c lib/sys.h
+# lib/: shared futex wait/wake.
+libwalrec_internal_la_SOURCES += lib/futex.h

@@ -11,6 +11,8 @@ WR_CHECKS = \
 	tests/check_format \
 	tests/check_lib
 
+WR_CHECKS += tests/check_channel
+
 check_PROGRAMS += $(WR_CHECKS)
 TESTS += $(WR_CHECKS)
 
@@ -21,4 +23,8 @@ tests_check_format_LDADD = $(WR_TEST_LDADD)
 tests_check_lib_SOURCES = tests/check_lib.c
 tests_check_lib_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_lib_LDADD = $(WR_TEST_LDADD)
+
+tests_check_channel_SOURCES = tests/check_channel.c
+tests_check_channel_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_channel_LDADD = $(WR_TEST_LDADD)
 endif
