@@ -1,1 +1,5 @@
 # bench/: benchmark programs (run through 'walrec bench').
+# Producer try_append cost against a draining recorder process.
+noinst_PROGRAMS += bench/bench_channel_append
+bench_bench_channel_append_SOURCES = bench/channel_append.c
+bench_bench_channel_append_LDADD = libwalrec-internal.la

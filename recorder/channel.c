@@ -18,6 +18,7 @@
 #include "lib/clock.h"
 #include "lib/futex.h"
 #include "lib/log.h"
+#include "lib/sys.h"
 #include "recorder/channel.h"
 
 /*
@@ -205,7 +206,7 @@ chan_validate(struct wr_chan_map *m, const char *path)
 }
 
 int
-wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp)
+wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populate)
 {
 	char path[WR_CHAN_NAME_MAX + 16];
 	memset(m, 0, sizeof *m);
@@ -233,7 +234,8 @@ wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp)
 		close(fd);
 		return -WALREC_EFORMAT;
 	}
-	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
 	if (base == MAP_FAILED) {
 		rc = -errno;
 		wr_log_syscall("mmap", path, errno);
@@ -353,7 +355,18 @@ wr_channel_create(struct wr_channel **out, const char *name, const struct wr_cha
 		wr_log_syscall("ftruncate", path, errno);
 		goto fail_unlink;
 	}
-	void *base = mmap(NULL, l.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* Allocate every page now: a sparse object would make the first
+	 * write to a page allocate it on the append path, and a full
+	 * /dev/shm would then kill the producer with SIGBUS instead of
+	 * failing here. */
+	if (wr_sys.fallocate(fd, 0, 0, (off_t)l.total_size) < 0) {
+		rc = -errno;
+		wr_log_syscall("fallocate", path, errno);
+		goto fail_unlink;
+	}
+	/* MAP_POPULATE: the drain thread's page tables are built now too. */
+	void *base = mmap(NULL, l.total_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+			  fd, 0);
 	if (base == MAP_FAILED) {
 		rc = -errno;
 		wr_log_syscall("mmap", path, errno);
@@ -406,7 +419,7 @@ wr_channel_open(struct wr_channel **out, const char *name, const struct wr_chann
 	struct wr_channel *ch = chan_alloc(name, opt);
 	if (!ch)
 		return -ENOMEM;
-	if ((rc = wr_chan_map_open(&ch->map, name, &ch->fd)) < 0) {
+	if ((rc = wr_chan_map_open(&ch->map, name, &ch->fd, true)) < 0) {
 		free(ch);
 		return rc;
 	}

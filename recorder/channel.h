@@ -205,9 +205,13 @@ int wr_channel_unlink(const char *name);
 const struct wr_channel_metrics *wr_channel_metrics(const struct wr_channel *ch);
 const struct wr_chan_map *wr_channel_map(const struct wr_channel *ch);
 
-/* Shared by producers and recorder: map and validate an existing channel.
- * *fd receives the open descriptor (caller closes it). */
-int wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fd);
+/*
+ * Shared by producers, recorder and observers: map and validate an
+ * existing channel (populate: build page tables for all of it now).
+ * *fd receives the open descriptor (the caller closes it). Returns 0,
+ * -EINVAL (name), -ENOENT, -EACCES, -WALREC_EFORMAT, -errno.
+ */
+int wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fd, bool populate);
 void wr_chan_map_close(struct wr_chan_map *m);
 
 #endif

@@ -33,7 +33,7 @@
  *    44    4 durable_entry_size = 64
  *    48    8 created_ns         CLOCK_REALTIME at creation
  *    56    8 reserved (0)
- *    64  128 region table: (offset, size) u64 pairs for table, cursors,
+ *    64  112 region table: (offset, size) u64 pairs for table, cursors,
  *            durable, meta, wake, telemetry, rings, in that order (64..175)
  *   176   16 reserved (0)
  *   192    4 state              WR_CHAN_STARTING/RUNNING/STOPPING/STOPPED

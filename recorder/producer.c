@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <walrec/producer.h>
@@ -55,6 +56,24 @@ prod_check_open(const walrec_producer_t *p)
 	return 0;
 }
 
+/*
+ * Build this process's page-table entries for its ring (and the lines the
+ * append path touches) before the first append, so appends take no page
+ * fault. The recorder allocated the pages at creation; nothing is written.
+ */
+static void
+prod_prefault(walrec_producer_t *p)
+{
+	size_t len = p->capacity * WR_CHAN_SLOT_SIZE;
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(p->ring, len, MADV_POPULATE_WRITE) == 0)
+		return;
+#endif
+	/* Older kernels: a read per page maps it (shared memory: writable). */
+	for (size_t off = 0; off < len; off += WR_CHAN_PAGE)
+		(void)*(volatile const uint8_t *)((const uint8_t *)p->ring + off);
+}
+
 int
 walrec_producer_attach(walrec_producer_t **out, const char *name)
 {
@@ -66,7 +85,7 @@ walrec_producer_attach(walrec_producer_t **out, const char *name)
 		return -ENOMEM;
 	memset(p, 0, sizeof *p);
 	int fd;
-	int rc = wr_chan_map_open(&p->map, name, &fd);
+	int rc = wr_chan_map_open(&p->map, name, &fd, false);
 	if (rc < 0) {
 		free(p);
 		return rc;
@@ -117,6 +136,7 @@ walrec_producer_attach(walrec_producer_t **out, const char *name)
 		/* Release pairs with the recorder's acquire load of owner in poll. */
 		if (!wr_cas_acq_rel(&e->owner, &o, p->owner))
 			continue; /* the recorder took it back meanwhile: try another */
+		prod_prefault(p);
 		*out = p;
 		return 0;
 	}

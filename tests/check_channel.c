@@ -212,7 +212,9 @@ START_TEST(test_channel_name_validation)
 	o.producers_max = 1;
 	o.ring_capacity = 2;
 	ck_assert_int_eq(wr_channel_create(&ch, name, &o), 0);
-	ck_assert_int_eq(wr_channel_create(&ch, name, &o), -EEXIST);
+	struct wr_channel *again;
+	ck_assert_int_eq(wr_channel_create(&again, name, &o), -EEXIST);
+	ck_assert_ptr_null(again);
 	ck_assert_int_eq(walrec_producer_attach(&p, name), 0);
 	walrec_producer_detach(p);
 	chan_destroy(ch, name);
@@ -516,7 +518,7 @@ START_TEST(test_channel_meta_mirror)
 	/* A second mapping (an observer) reads the same values. */
 	struct wr_chan_map obs;
 	int fd;
-	ck_assert_int_eq(wr_chan_map_open(&obs, name, &fd), 0);
+	ck_assert_int_eq(wr_chan_map_open(&obs, name, &fd, false), 0);
 	close(fd);
 	ck_assert_int_eq(wr_channel_read_meta(&obs, &m), 0);
 	ck_assert_uint_eq(m.segment_index, 7);
@@ -908,7 +910,9 @@ START_TEST(test_channel_producer_killed_midstream)
 		ck_assert_int_ge(victim, 0);
 		if (victim == 0)
 			child_produce_forever(name, src);
-		uint64_t kill_at = wr_clock_now_ns() + 1000000 + wr_test_rand(&seed) % 20000000;
+		/* Killed at a random instant after its first event arrived (so it
+		 * did attach): anywhere in append, including mid-slot-write. */
+		uint64_t kill_at = UINT64_MAX;
 		bool killed = false;
 		uint64_t freed_before = wr_channel_metrics(ch)->freed.value;
 		uint32_t rounds = 0;
@@ -923,6 +927,8 @@ START_TEST(test_channel_producer_killed_midstream)
 			} else {
 				wr_channel_idle(ch, &rounds);
 			}
+			if (kill_at == UINT64_MAX && s.last[src] > 0)
+				kill_at = wr_clock_now_ns() + wr_test_rand(&seed) % 20000000;
 			if (!killed && wr_clock_now_ns() >= kill_at) {
 				ck_assert_int_eq(kill(victim, SIGKILL), 0);
 				int status;
@@ -976,7 +982,7 @@ START_TEST(test_channel_park_woken_by_append)
 		/* Wait until the recorder announced its sleep, then append once. */
 		struct wr_chan_map view;
 		int fd;
-		if (wr_chan_map_open(&view, name, &fd) != 0)
+		if (wr_chan_map_open(&view, name, &fd, false) != 0)
 			_exit(1);
 		close(fd);
 		while (atomic_load(&view.wake->sleeping) == 0)
