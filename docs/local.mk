@@ -5,3 +5,4 @@ EXTRA_DIST += docs/telemetry.md
 EXTRA_DIST += docs/architecture.md
 EXTRA_DIST += docs/performance.md
 EXTRA_DIST += docs/format.md
+EXTRA_DIST += docs/channel.md

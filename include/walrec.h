@@ -5,5 +5,6 @@
 
 #include <walrec/common.h>
 #include <walrec/recorder.h>
+#include <walrec/producer.h>
 
 #endif

@@ -8,3 +8,5 @@ libwalrec_internal_la_SOURCES += \
 	lib/stats.c lib/stats.h \
 	lib/sys.c lib/sys.h
 libwalrec_internal_la_SOURCES += lib/metrics_out.c lib/metrics_out.h
+# lib/: shared futex wait/wake.
+libwalrec_internal_la_SOURCES += lib/futex.h

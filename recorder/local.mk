@@ -11,3 +11,8 @@ walrecinclude_HEADERS += include/walrec/recorder.h
 libwalrec_internal_la_SOURCES += \
 	recorder/manager.c recorder/manager.h \
 	recorder/recorder.c recorder/recorder_impl.h
+# recorder/: the shared-memory channel (recorder side) and the producer API.
+libwalrec_internal_la_SOURCES += \
+	recorder/channel.c recorder/channel.h recorder/channel_layout.h \
+	recorder/producer.c
+walrecinclude_HEADERS += include/walrec/producer.h

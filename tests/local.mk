@@ -12,6 +12,8 @@ WR_CHECKS = \
 	tests/check_lib \
 	tests/check_segment_writer
 
+WR_CHECKS += tests/check_channel
+
 check_PROGRAMS += $(WR_CHECKS)
 TESTS += $(WR_CHECKS)
 
@@ -26,6 +28,9 @@ tests_check_lib_LDADD = $(WR_TEST_LDADD)
 tests_check_segment_writer_SOURCES = tests/check_segment_writer.c
 tests_check_segment_writer_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_segment_writer_LDADD = $(WR_TEST_LDADD)
+tests_check_channel_SOURCES = tests/check_channel.c
+tests_check_channel_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_channel_LDADD = $(WR_TEST_LDADD)
 endif
 
 if HAVE_CHECK
