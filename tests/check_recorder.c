@@ -377,7 +377,7 @@ START_TEST(test_recorder_rotation_compression_retention)
 	ck_assert_uint_eq(rec_rotations, made - 1);
 
 	/* Every .wal.lz4 decompresses to exactly the .wal it replaced. */
-	char name[256], cpath[4400], opath[4400], spath[8400];
+	char name[64], cpath[4400], opath[4400], spath[8400];
 	for (size_t i = 0; i < di.n; i++) {
 		if (!di.seg[i].cold)
 			continue;
