@@ -155,6 +155,7 @@ walrec_recorder_open(walrec_recorder_t **out, const char *dir,
 		wr_segment_maintainer_stop(&r->maintainer, UINT32_MAX);
 		goto fail;
 	}
+	r->owner = pthread_self();
 	r->open = true;
 	*out = r;
 	return 0;
@@ -202,6 +203,12 @@ walrec_recorder_wait_durable(walrec_recorder_t *rec, uint64_t event_id, uint64_t
 {
 	if (rec == NULL)
 		return -EINVAL;
+	/* The owner waiting is not appending, so nobody else can seal the
+	 * partial block holding event_id: seal it here, as sync does. */
+	if (rec->open && pthread_equal(pthread_self(), rec->owner) &&
+	    event_id > wr_manager_sealed_pos(&rec->manager).last_id &&
+	    wr_manager_seal_now(&rec->manager) > 0)
+		wr_counter_inc(&rec->manager.metrics->partial_seals);
 	return wr_meta_coordinator_wait(&rec->coordinator, event_id, timeout_ns);
 }
 

@@ -7,6 +7,7 @@
 #ifndef WR_RECORDER_IMPL_H
 #define WR_RECORDER_IMPL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -40,6 +41,7 @@ struct walrec_recorder {
 	struct wr_recorder_metrics metrics;
 	walrec_recorder_config_t config;
 	char prefix[WALREC_RECORDER_MAX_PREFIX + 1];
+	pthread_t owner; /* the thread that opened it: the appending thread */
 	bool open;       /* owner thread: false once close ran */
 	int close_rc;
 };

@@ -439,6 +439,21 @@ START_TEST(test_recorder_reopen_continues_ids)
 }
 END_TEST
 
+struct waiter_arg {
+	walrec_recorder_t *rec;
+	uint64_t id;
+	uint64_t timeout_ns;
+	int rc;
+};
+
+static void *
+waiter_thread(void *p)
+{
+	struct waiter_arg *w = p;
+	w->rc = walrec_recorder_wait_durable(w->rec, w->id, w->timeout_ns);
+	return NULL;
+}
+
 START_TEST(test_recorder_wait_durable_and_poll)
 {
 	walrec_recorder_config_t cfg = small_config();
@@ -447,10 +462,13 @@ START_TEST(test_recorder_wait_durable_and_poll)
 	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	uint64_t next = 1;
 	append_n(rec, 10, &next);
-	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 10, 0), -ETIMEDOUT);
-	/* A waiter on the owner thread with a timeout: the owner does not poll,
-	 * so the partial block stays unsealed. */
-	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 10, 20000000), -ETIMEDOUT);
+	/* A waiter on another thread: the owner neither appends nor polls, so
+	 * the partial block stays unsealed and the wait times out. */
+	struct waiter_arg w = { .rec = rec, .id = 10, .timeout_ns = 20000000 };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, waiter_thread, &w), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(w.rc, -ETIMEDOUT);
 	/* poll seals it now that the coordinator asked */
 	int sealed = 0;
 	for (int i = 0; i < 1000 && sealed == 0; i++) {
@@ -459,15 +477,18 @@ START_TEST(test_recorder_wait_durable_and_poll)
 	}
 	ck_assert_int_eq(sealed, 1);
 	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 10, 5000000000ull), 0);
+	/* The owner waiting seals its own partial block. */
+	append_n(rec, 5, &next);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 15, 5000000000ull), 0);
 	append_n(rec, 5, &next);
 	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
-	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 15, 0), 0);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 20, 0), 0);
 	ck_assert_int_eq(walrec_recorder_close(rec), 0);
 	walrec_event_t ev;
 	fill_event(&ev, 1);
 	ck_assert_int_eq(walrec_recorder_append(rec, &ev, NULL), -WALREC_ECLOSED);
-	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 15, 0), 0);
-	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 16, 1000), -WALREC_ECLOSED);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 20, 0), 0);
+	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 21, 1000), -WALREC_ECLOSED);
 	char *text = NULL;
 	size_t tlen = 0;
 	FILE *f = open_memstream(&text, &tlen);

@@ -99,9 +99,10 @@ int walrec_recorder_sync(walrec_recorder_t *rec);
 
 /*
  * Wait until event_id is durable or timeout_ns passes (0: just check).
- * The owner must keep appending or call walrec_recorder_poll() for a
- * partial block to be sealed; when the owner thread itself waits, use
- * walrec_recorder_sync() instead. Returns 0 when durable, -ETIMEDOUT,
+ * Called by the owner (the thread that opened the recorder and appends),
+ * it first seals the partial block holding event_id. Another thread's
+ * wait relies on the owner appending or calling walrec_recorder_poll()
+ * for a partial block to be sealed. Returns 0 when durable, -ETIMEDOUT,
  * the latched error when a sync failed (no event is reported durable after
  * a failed sync), or -WALREC_ECLOSED. Any thread.
  */
