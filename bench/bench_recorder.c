@@ -125,7 +125,7 @@ rb_settle(walrec_recorder_t *rec)
 
 static int
 rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_bench_clock *clk,
-	uint64_t *ns, uint64_t *rotations)
+	uint64_t *ns, uint64_t *rotations, uint64_t *waits)
 {
 	walrec_recorder_config_t cfg;
 	walrec_recorder_config_init(&cfg);
@@ -141,6 +141,7 @@ rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_ben
 	}
 	rb_settle(rec);
 	uint64_t rot0 = rec->metrics.manager.segment_rotation.count;
+	uint64_t wait0 = rec->metrics.manager.rotation_waits.value;
 	walrec_event_t ev;
 	memset(&ev, 0, sizeof ev);
 	uint64_t ts = wr_clock_realtime_ns();
@@ -161,8 +162,16 @@ rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_ben
 	}
 	*ns = wr_clock_now_ns() - t0;
 	*rotations = rec->metrics.manager.segment_rotation.count - rot0;
+	*waits = rec->metrics.manager.rotation_waits.value - wait0;
 	if (rc != 0)
 		wr_tool_error("bench recorder", "append: %s", walrec_strerror(rc));
+	if (getenv("WR_BENCH_DEBUG")) {
+		const wr_operation_t *pp = &rec->metrics.preparer.prepare;
+		fprintf(stderr, "prepare n=%lu avg=%lu us max=%lu us; wait total %lu us\n",
+			(unsigned long)pp->count, (unsigned long)(pp->count ? pp->total_ns / pp->count / 1000 : 0),
+			(unsigned long)(pp->max_ns / 1000),
+			(unsigned long)(rec->metrics.preparer.get_next_segment_wait.total_ns / 1000));
+	}
 	int crc = walrec_recorder_close(rec);
 	walrec_recorder_destroy(rec);
 	rb_clean(o->dir);
@@ -180,10 +189,10 @@ wr_bench_recorder(int argc, char **argv)
 	wr_bench_clock_init(&clk);
 	struct wr_bench_hist *hist = wr_xmalloc(sizeof *hist);
 	memset(hist, 0, sizeof *hist);
-	uint64_t ns_t = 0, ns_l = 0, rot_t = 0, rot_l = 0;
-	rc = rb_pass(&o, NULL, &clk, &ns_t, &rot_t);
+	uint64_t ns_t = 0, ns_l = 0, rot_t = 0, rot_l = 0, wait_t = 0, wait_l = 0;
+	rc = rb_pass(&o, NULL, &clk, &ns_t, &rot_t, &wait_t);
 	if (rc == 0)
-		rc = rb_pass(&o, hist, &clk, &ns_l, &rot_l);
+		rc = rb_pass(&o, hist, &clk, &ns_l, &rot_l, &wait_l);
 	wr_bench_clock_finish(&clk);
 	if (rc != 0) {
 		free(hist);
@@ -194,6 +203,12 @@ wr_bench_recorder(int argc, char **argv)
 	r.events_per_s = (double)o.events / r.seconds;
 	wr_bench_result_latency(&r, hist, &clk);
 	wr_bench_result_add(&r, "rotations", (double)rot_t, "segment rotations (throughput pass)");
+	wr_bench_result_add(&r, "rotation_waits", (double)wait_t,
+			    "rotations that waited for the preparer (throughput pass)");
+	wr_bench_result_add(&r, "rotations_latency_pass", (double)rot_l,
+			    "segment rotations (latency pass)");
+	wr_bench_result_add(&r, "rotation_waits_latency_pass", (double)wait_l,
+			    "rotations that waited for the preparer (latency pass)");
 	wr_bench_result_add(&r, "blocks", o.blocks, "blocks per segment");
 	wr_bench_result_print(&r, o.json, stdout);
 	free(hist);

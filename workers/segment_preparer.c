@@ -53,7 +53,7 @@ wr_segment_preparer_init(struct wr_segment_preparer *p, const char *dir,
 		strcpy(p->prefix, prefix);
 	p->next_index = next_index;
 	p->num_blocks = num_blocks;
-	p->zero_fill = true;
+	p->zero_fill = false;
 	p->writer_metrics = writer_metrics;
 	p->metrics = metrics;
 	pthread_condattr_t ca;
@@ -67,24 +67,16 @@ wr_segment_preparer_init(struct wr_segment_preparer *p, const char *dir,
 }
 
 /*
- * Write the fresh (unwritten) extents out once, here, so that the first
- * sync of each block on the hot side does not pay the extent conversion
- * (docs/decisions.md). The header at offset 0 is already in place; zeros
- * go after it, through the same page cache the mapping uses.
+ * open_new has already written the blocks out through the page cache
+ * (zeros, no sync); this makes the fresh extents written on disk too, so
+ * the first sync of each block on the hot side does not pay the extent
+ * conversion. It costs a whole-segment write to the disk per rotation and
+ * cannot keep up with fast rotations, so it is off by default
+ * (docs/decisions.md).
  */
 static int
 preparer_zero_fill(struct wr_segment_writer *w)
 {
-	static const char zeros[1 << 16];
-	for (uint64_t off = WR_SEGMENT_HEADER_SIZE; off < w->size;) {
-		size_t n = w->size - off < sizeof zeros ? (size_t)(w->size - off) : sizeof zeros;
-		int rc = wr_fs_pwrite_all(w->fd, zeros, n, (off_t)off);
-		if (rc != 0) {
-			wr_log_syscall("pwrite", w->path, -rc);
-			return rc;
-		}
-		off += n;
-	}
 	if (wr_sys.fdatasync(w->fd) != 0) {
 		int err = errno;
 		wr_log_syscall("fdatasync", w->path, err);
