@@ -165,13 +165,6 @@ rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_ben
 	*waits = rec->metrics.manager.rotation_waits.value - wait0;
 	if (rc != 0)
 		wr_tool_error("bench recorder", "append: %s", walrec_strerror(rc));
-	if (getenv("WR_BENCH_DEBUG")) {
-		const wr_operation_t *pp = &rec->metrics.preparer.prepare;
-		fprintf(stderr, "prepare n=%lu avg=%lu us max=%lu us; wait total %lu us\n",
-			(unsigned long)pp->count, (unsigned long)(pp->count ? pp->total_ns / pp->count / 1000 : 0),
-			(unsigned long)(pp->max_ns / 1000),
-			(unsigned long)(rec->metrics.preparer.get_next_segment_wait.total_ns / 1000));
-	}
 	int crc = walrec_recorder_close(rec);
 	walrec_recorder_destroy(rec);
 	rb_clean(o->dir);

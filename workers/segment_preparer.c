@@ -53,7 +53,6 @@ wr_segment_preparer_init(struct wr_segment_preparer *p, const char *dir,
 		strcpy(p->prefix, prefix);
 	p->next_index = next_index;
 	p->num_blocks = num_blocks;
-	p->zero_fill = false;
 	p->writer_metrics = writer_metrics;
 	p->metrics = metrics;
 	pthread_condattr_t ca;
@@ -63,36 +62,6 @@ wr_segment_preparer_init(struct wr_segment_preparer *p, const char *dir,
 	pthread_cond_init(&p->space, &ca);
 	pthread_cond_init(&p->ready, &ca);
 	pthread_condattr_destroy(&ca);
-	return 0;
-}
-
-/*
- * open_new has already written the blocks out through the page cache
- * (zeros, no sync); this makes the fresh extents written on disk too, so
- * the first sync of each block on the hot side does not pay the extent
- * conversion. It costs a whole-segment write to the disk per rotation and
- * cannot keep up with fast rotations, so it is off by default
- * (docs/decisions.md).
- */
-static int
-preparer_zero_fill(struct wr_segment_writer *w)
-{
-	if (wr_sys.fdatasync(w->fd) != 0) {
-		int err = errno;
-		wr_log_syscall("fdatasync", w->path, err);
-		return -err;
-	}
-	/*
-	 * Writeback write-protected every page of the mapping again (dirty
-	 * tracking): fault them back in writable, or the owner would take a
-	 * minor fault every 64 appends.
-	 */
-	if (madvise(w->base, (size_t)w->size, MADV_POPULATE_WRITE) != 0) {
-		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-		volatile uint8_t *p = w->base;
-		for (uint64_t off = 0; off < w->size; off += page)
-			p[off] = p[off];
-	}
 	return 0;
 }
 
@@ -116,15 +85,6 @@ preparer_make(struct wr_segment_preparer *p, struct wr_segment_slot **out)
 		wr_log_warn("segment %u already exists in %s; skipping that index",
 			    p->next_index, p->dir);
 		p->next_index++;
-	}
-	if (rc == 0 && p->zero_fill) {
-		rc = preparer_zero_fill(&s->writer);
-		if (rc != 0) {
-			char path[sizeof s->writer.path];
-			strcpy(path, s->writer.path);
-			wr_segment_writer_close(&s->writer, false);
-			wr_sys.unlink(path);
-		}
 	}
 	wr_operation_record(&p->metrics->prepare, rc == 0, t0, wr_clock_now_ns());
 	if (rc != 0) {

@@ -48,7 +48,6 @@ struct wr_segment_preparer {
 	int error;               /* under lock: last preparation error while retrying, 0 when fine */
 	uint32_t next_index;     /* preparer thread only */
 	uint32_t num_blocks;
-	bool zero_fill;          /* write the fresh extents out before queueing */
 	bool started;
 	pthread_t thread;
 	struct wr_segment_writer_metrics *writer_metrics;
