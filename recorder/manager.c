@@ -582,9 +582,21 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 			continue;
 		}
 		if (rc != 0) {
+			/*
+			 * Not a format problem: an I/O error, or damage in the middle
+			 * whose original could not be saved before a cut. Refuse to
+			 * open rather than cut (or skip past) events that may be
+			 * durable; the file is left as it was.
+			 */
+			wr_log_error("recovery: segment %s can not be reopened (%s); the recorder "
+				     "does not open and the file is left as it was",
+				     path, walrec_strerror(rc));
 			wr_segment_slot_free(s);
 			goto out;
 		}
+		if (r.quarantined)
+			wr_log_warn("recovery: segment %s was damaged before its end; the original "
+				    "is kept as %s", path, r.quarantine_path);
 		if (s->writer.segment_index != idx)
 			wr_log_warn("segment %s: header says index %u", path, s->writer.segment_index);
 		if (r.tail_cut)

@@ -292,6 +292,7 @@ writer_metrics_copy(struct wr_segment_writer_metrics *d, const struct wr_segment
 	wr_counter_copy(&d->chained_checksum_failures, &s->chained_checksum_failures);
 	wr_counter_copy(&d->validation_failures, &s->validation_failures);
 	wr_counter_copy(&d->torn_tails_cut, &s->torn_tails_cut);
+	wr_counter_copy(&d->quarantine_copies, &s->quarantine_copies);
 }
 
 static void
@@ -306,6 +307,9 @@ writer_metrics_emit(const struct wr_segment_writer_metrics *m, struct wr_out *o)
 	wr_out_counter(o, "partial_blocks_sealed", "Blocks sealed with fewer than 256 events.",
 		       &m->partial_blocks_sealed);
 	wr_out_counter(o, "torn_tails_cut", "Torn tails cut at reopen.", &m->torn_tails_cut);
+	wr_out_counter(o, "quarantine_copies",
+		       "Segments copied aside before a cut that had non-empty blocks after it.",
+		       &m->quarantine_copies);
 	wr_out_counter(o, "validation_failures", "Blocks or headers that failed validation.",
 		       &m->validation_failures);
 	wr_out_component_end(o);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -515,6 +516,89 @@ sw_cut_from(struct wr_segment_writer *w, uint32_t first)
 	return 1;
 }
 
+/* Non-empty blocks after block first: any whose 64-byte header is not zero. */
+static uint32_t
+sw_blocks_after(const struct wr_segment_writer *w, uint32_t first)
+{
+	uint32_t n = 0;
+	for (uint32_t i = first + 1; i < w->num_blocks; i++)
+		if (!sw_zero((const uint8_t *)sw_block_at(w, i), sizeof(struct wr_block_header)))
+			n++;
+	return n;
+}
+
+/*
+ * Copy the whole segment, as it is on disk now, to a new file
+ * <path>.quarantine-<realtime ns> beside it: O_EXCL|O_NOFOLLOW, written
+ * fully, fdatasync'd, directory fsync'd. Reads go through the fd, not the
+ * mapping, so an unreadable sector is -EIO here rather than SIGBUS.
+ * Returns 0 with the name in out, or -errno with no copy left behind.
+ */
+static int
+sw_quarantine_copy(const struct wr_segment_writer *w, char *out, size_t n)
+{
+	char dir[sizeof w->path];
+	const char *slash = strrchr(w->path, '/');
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == w->path)
+		strcpy(dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - w->path), w->path);
+
+	int fd = -1, rc = 0;
+	/* A clash (two recoveries in one nanosecond, a leftover) takes the next name. */
+	for (int tries = 0; fd < 0 && tries < 16; tries++) {
+		int len = snprintf(out, n, "%s.quarantine-%llu", w->path,
+				   (unsigned long long)wr_clock_realtime_ns() + (unsigned)tries);
+		if (len < 0 || (size_t)len >= n)
+			return -ENAMETOOLONG;
+		fd = wr_sys.open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+		if (fd < 0 && errno != EEXIST) {
+			rc = -errno;
+			wr_log_syscall("open", out, -rc);
+			return rc;
+		}
+	}
+	if (fd < 0) {
+		wr_log_syscall("open", out, EEXIST);
+		return -EEXIST;
+	}
+	const size_t chunk = (size_t)1 << 20;
+	uint8_t *buf = malloc(chunk);
+	if (buf == NULL)
+		rc = -ENOMEM;
+	for (uint64_t off = 0; rc == 0 && off < w->size;) {
+		size_t len = w->size - off < chunk ? (size_t)(w->size - off) : chunk;
+		ssize_t got = pread(w->fd, buf, len, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			rc = got < 0 ? -errno : -EIO;
+			wr_log_syscall("read", w->path, -rc);
+			break;
+		}
+		rc = wr_fs_pwrite_all(fd, buf, (size_t)got, (off_t)off);
+		if (rc != 0)
+			wr_log_syscall("write", out, -rc);
+		off += (uint64_t)got;
+	}
+	free(buf);
+	if (rc == 0 && wr_sys.fdatasync(fd) != 0) {
+		rc = -errno;
+		wr_log_syscall("fdatasync", out, -rc);
+	}
+	if (wr_sys.close(fd) != 0 && rc == 0) {
+		rc = -errno;
+		wr_log_syscall("close", out, -rc);
+	}
+	if (rc == 0)
+		rc = wr_fs_sync_dir(dir);
+	if (rc != 0 && wr_sys.unlink(out) != 0)
+		wr_log_syscall("unlink", out, errno);
+	return rc;
+}
+
 int
 wr_segment_writer_open_existing(struct wr_segment_writer *w, const char *path,
 				struct wr_segment_writer_metrics *metrics,
@@ -592,6 +676,34 @@ wr_segment_writer_open_existing(struct wr_segment_writer *w, const char *path,
 	 * past a future partial seal to be zero.
 	 */
 	if (i < w->num_blocks) {
+		/*
+		 * Valid-looking blocks after the bad one mean damage in the middle
+		 * (bit rot, a bad sector), not a torn tail: those events may be
+		 * durable and acknowledged. Save the untouched file before the
+		 * cut destroys them; if it can not be saved, cut nothing.
+		 */
+		r.blocks_after_cut = sw_blocks_after(w, i);
+		if (r.blocks_after_cut > 0) {
+			rc = sw_quarantine_copy(w, r.quarantine_path, sizeof r.quarantine_path);
+			if (rc != 0) {
+				r.quarantine_path[0] = '\0';
+				wr_log_error("segment %s: block %u is invalid (%s) and %u non-empty "
+					     "blocks follow it; the original can not be saved (%s), so "
+					     "nothing is cut and the segment is not opened",
+					     path, i, wr_format_fault_str(f), r.blocks_after_cut,
+					     walrec_strerror(rc));
+				if (f != WR_FAULT_EMPTY)
+					sw_count_fault(metrics, f);
+				goto out;
+			}
+			r.quarantined = true;
+			if (WR_STATS_ON && metrics)
+				wr_counter_inc(&metrics->quarantine_copies);
+			wr_log_error("segment %s: block %u is invalid (%s) and %u non-empty blocks "
+				     "follow it; the original is saved as %s before the cut",
+				     path, i, wr_format_fault_str(f), r.blocks_after_cut,
+				     r.quarantine_path);
+		}
 		int cut = sw_cut_from(w, i);
 		if (cut < 0) {
 			rc = cut;

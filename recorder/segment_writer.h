@@ -39,6 +39,7 @@ struct wr_segment_writer_metrics {
 	wr_counter_t chained_checksum_failures;
 	wr_counter_t validation_failures;
 	wr_counter_t torn_tails_cut;
+	wr_counter_t quarantine_copies; /* originals saved aside before a cut */
 };
 
 /* What open_existing found. */
@@ -49,6 +50,9 @@ struct wr_segment_recovery {
 	bool tail_cut;             /* a torn or invalid tail was cut off */
 	uint32_t cut_block;        /* first block cut, when tail_cut */
 	enum wr_format_fault cut_reason;
+	uint32_t blocks_after_cut; /* non-empty blocks (header not zero) after cut_block */
+	bool quarantined;          /* the original was copied to quarantine_path first */
+	char quarantine_path[4160];
 };
 
 /*
@@ -105,7 +109,13 @@ int wr_segment_writer_open_new(struct wr_segment_writer *w, const char *dir,
  * a segment size), walks the blocks from block 0, and positions the writer
  * after the last valid block. An invalid or torn block after valid ones is
  * cut off: its bytes and everything after it are zeroed and synced, and
- * rec->tail_cut says where and why (the caller logs it). rec may be NULL.
+ * rec->tail_cut says where and why. When any block after the first bad one
+ * is non-empty (its header is not all zero: damage in the middle, not a
+ * torn tail), the untouched file is first copied to
+ * <path>.quarantine-<realtime ns> (O_EXCL, fdatasync'd, directory synced;
+ * rec->quarantined, rec->quarantine_path) and an error is logged; if that
+ * copy fails, nothing is cut and the copy's -errno is returned (the file is
+ * left as it was). rec may be NULL.
  * A segment whose header says it was closed (closed_ts_ns != 0) is opened
  * too; appending to it reopens it (closed_ts_ns is reset).
  */

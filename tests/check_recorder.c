@@ -685,6 +685,89 @@ START_TEST(test_recorder_torn_tail_cut)
 }
 END_TEST
 
+static ssize_t
+pwrite_enospc(int fd, const void *buf, size_t len, off_t off)
+{
+	(void)fd, (void)buf, (void)len, (void)off;
+	errno = ENOSPC;
+	return -1;
+}
+
+static int
+count_quarantined(void)
+{
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d)) != NULL)
+		n += strstr(de->d_name, ".quarantine-") != NULL;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Damage in the middle of the last segment (valid blocks after the bad
+ * one): recovery refuses to open while the original can not be saved, and
+ * cuts only after a copy of it is kept.
+ */
+START_TEST(test_recorder_damage_in_middle_kept_aside)
+{
+	make_log(1000); /* 3 full blocks + a partial one in segment 1 */
+	char path[4200];
+	snprintf(path, sizeof path, "%s/00000001.wal", dir);
+	int fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	uint8_t x = 0xFF;
+	ck_assert_int_eq(pwrite(fd, &x, 1, (off_t)(wr_block_offset(1) + 64 + 5)), 1);
+	close(fd);
+	size_t len;
+	uint8_t *orig = wr_test_read_file(path, &len);
+
+	walrec_recorder_config_t cfg = small_config();
+	walrec_recorder_t *rec = NULL;
+	log_start();
+	wr_sys.pwrite = pwrite_enospc;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -ENOSPC);
+	wr_sys_reset();
+	ck_assert_ptr_null(rec);
+	ck_assert_msg(log_has("can not be reopened"), "%s", log_buf);
+	ck_assert(log_has("nothing is cut"));
+	size_t nlen;
+	uint8_t *now = wr_test_read_file(path, &nlen);
+	ck_assert_uint_eq(nlen, len);
+	ck_assert(memcmp(now, orig, len) == 0);
+	free(now);
+	ck_assert_int_eq(count_quarantined(), 0);
+
+	log_start();
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	ck_assert_msg(log_has("the original is kept as"), "%s", log_buf);
+	ck_assert_int_eq(count_quarantined(), 1);
+	uint64_t id = 0;
+	walrec_event_t ev;
+	fill_event(&ev, 1);
+	ck_assert_int_eq(walrec_recorder_append(rec, &ev, &id), 0);
+	ck_assert_uint_gt(id, 1000); /* wal.meta said 1000 was durable: never reused */
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strstr(de->d_name, ".quarantine-") == NULL)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		now = wr_test_read_file(path, &nlen);
+		ck_assert_uint_eq(nlen, len);
+		ck_assert(memcmp(now, orig, len) == 0);
+		free(now);
+	}
+	closedir(d);
+	free(orig);
+}
+END_TEST
+
 /* ---- crash ---------------------------------------------------------------------- */
 
 /* Child: append forever, sync every so often and report the durable id. */
@@ -999,6 +1082,7 @@ recorder_suite(void)
 	tcase_add_test(limits, test_recorder_damaged_meta_recovers_by_scan);
 	tcase_add_test(limits, test_recorder_damaged_segment_quarantined);
 	tcase_add_test(limits, test_recorder_torn_tail_cut);
+	tcase_add_test(limits, test_recorder_damage_in_middle_kept_aside);
 	tcase_add_test(limits, test_recorder_enospc_backpressure_then_resume);
 	tcase_add_test(limits, test_recorder_msync_eio_latched);
 	tcase_add_test(limits, test_recorder_fdatasync_eio_at_segment_close_latched);

@@ -2,6 +2,7 @@
 /* SegmentWriter: create, append, seal, finish, recovery, limits and faults. */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ static char *dir;
 static uint64_t rng = 42;
 static struct wr_segment_writer_metrics metrics;
 static int warnings;
+static int errors;
 
 /* Faults are expected here: count the log lines instead of printing them. */
 static void
@@ -28,6 +30,8 @@ count_log(void *arg, int level, const char *msg)
 	(void)msg;
 	if (level == WALREC_LOG_WARN)
 		warnings++;
+	else if (level == WALREC_LOG_ERROR)
+		errors++;
 }
 
 static void
@@ -36,6 +40,7 @@ setup_dir(void)
 	dir = wr_test_mkdtemp();
 	memset(&metrics, 0, sizeof metrics);
 	warnings = 0;
+	errors = 0;
 	walrec_log_set_handler(count_log, NULL, WALREC_LOG_DEBUG);
 }
 
@@ -582,6 +587,215 @@ START_TEST(test_segment_writer_torn_tail_cut)
 }
 END_TEST
 
+/*
+ * Close a segment with 6 full blocks (ids 1..1536), damage one payload byte
+ * of block `bad`, and return the damaged image (caller frees).
+ */
+static uint8_t *
+six_blocks_damaged(const char *path, uint32_t index, uint32_t bad, size_t *len)
+{
+	struct wr_segment_writer w;
+	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, index, 16, NULL), 0);
+	append_range(&w, 1, 6 * 256);
+	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
+	uint8_t *buf = wr_test_read_file(path, len);
+	buf[wr_block_offset(bad) + 64 + 7 * 64 + 30] ^= 0x04;
+	ck_assert_int_eq(wr_test_write_file(path, buf, *len), 0);
+	return buf;
+}
+
+/* Files in dir whose name contains ".quarantine-"; the last one's path in out. */
+static int
+count_quarantined(char *out, size_t n)
+{
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	int count = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strstr(de->d_name, ".quarantine-") == NULL)
+			continue;
+		count++;
+		if (out)
+			snprintf(out, n, "%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	return count;
+}
+
+START_TEST(test_segment_writer_damage_in_middle_quarantined)
+{
+	char path[4096], q[4200];
+	seg_path(path, sizeof path, 20);
+	size_t len;
+	uint8_t *orig = six_blocks_damaged(path, 20, 2, &len);
+
+	struct wr_segment_writer w;
+	struct wr_segment_recovery rec;
+	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec), 0);
+	ck_assert(rec.tail_cut);
+	ck_assert_uint_eq(rec.cut_block, 2);
+	ck_assert_int_eq(rec.cut_reason, WR_FAULT_BLOCK_CHECKSUM);
+	ck_assert_uint_eq(rec.blocks_after_cut, 3); /* blocks 3, 4, 5 */
+	ck_assert(rec.quarantined);
+	ck_assert_uint_eq(rec.blocks_valid, 2);
+	ck_assert_uint_eq(rec.last_event_id, 512);
+	ck_assert_uint_eq(rec.append_offset, wr_block_offset(2));
+	ck_assert_int_ge(errors, 1);
+
+	/* The copy is the damaged original, byte for byte, named after the segment. */
+	ck_assert_int_eq(count_quarantined(q, sizeof q), 1);
+	ck_assert_str_eq(q, rec.quarantine_path);
+	ck_assert(strncmp(q, path, strlen(path)) == 0);
+	size_t qlen;
+	uint8_t *copy = wr_test_read_file(q, &qlen);
+	ck_assert_uint_eq(qlen, len);
+	ck_assert(memcmp(copy, orig, len) == 0);
+	free(copy);
+
+	/* The writer continues after block 1. */
+	walrec_event_t e = make_event(100);
+	ck_assert_int_eq(wr_segment_writer_append(&w, &e), -WALREC_EORDER);
+	append_range(&w, 513, 600);
+	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
+	size_t nlen;
+	uint8_t *buf = wr_test_read_file(path, &nlen);
+	uint64_t events, last, chained;
+	ck_assert_uint_eq(walk_blocks(buf, nlen, &events, &last, &chained), 3);
+	ck_assert_uint_eq(events, 600);
+	ck_assert_uint_eq(last, 600);
+	free(buf);
+	free(orig);
+#ifdef WR_TELEMETRY
+	ck_assert_uint_eq(metrics.quarantine_copies.value, 1);
+	ck_assert_uint_eq(metrics.torn_tails_cut.value, 1);
+	ck_assert_uint_eq(metrics.block_checksum_failures.value, 1);
+#endif
+}
+END_TEST
+
+START_TEST(test_segment_writer_torn_last_block_not_quarantined)
+{
+	char path[4096];
+	seg_path(path, sizeof path, 21);
+	size_t len;
+	uint8_t *orig = six_blocks_damaged(path, 21, 5, &len);
+	free(orig);
+
+	struct wr_segment_writer w;
+	struct wr_segment_recovery rec;
+	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec), 0);
+	ck_assert(rec.tail_cut);
+	ck_assert_uint_eq(rec.cut_block, 5);
+	ck_assert_uint_eq(rec.blocks_after_cut, 0);
+	ck_assert(!rec.quarantined);
+	ck_assert_str_eq(rec.quarantine_path, "");
+	ck_assert_uint_eq(rec.blocks_valid, 5);
+	ck_assert_uint_eq(rec.last_event_id, 5 * 256);
+	ck_assert_int_eq(wr_segment_writer_close(&w, false), 0);
+	ck_assert_int_eq(count_quarantined(NULL, 0), 0);
+
+	uint8_t *buf = wr_test_read_file(path, &len);
+	uint64_t events, last, chained;
+	ck_assert_uint_eq(walk_blocks(buf, len, &events, &last, &chained), 5);
+	free(buf);
+#ifdef WR_TELEMETRY
+	ck_assert_uint_eq(metrics.quarantine_copies.value, 0);
+	ck_assert_uint_eq(metrics.torn_tails_cut.value, 1);
+#endif
+}
+END_TEST
+
+static ssize_t
+pwrite_enospc(int fd, const void *buf, size_t len, off_t off)
+{
+	(void)fd, (void)buf, (void)len, (void)off;
+	errno = ENOSPC;
+	return -1;
+}
+
+/* Half of the first write lands, then the disk is full. */
+static ssize_t
+pwrite_short_then_enospc(int fd, const void *buf, size_t len, off_t off)
+{
+	if (off == 0 && len > 1)
+		return wr_sys_libc.pwrite(fd, buf, len / 2, off);
+	errno = ENOSPC;
+	return -1;
+}
+
+static int
+open_quarantine_eacces(const char *path, int flags, mode_t mode)
+{
+	if (strstr(path, ".quarantine-")) {
+		errno = EACCES;
+		return -1;
+	}
+	return wr_sys_libc.open(path, flags, mode);
+}
+
+static int
+fsync_eio(int fd)
+{
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+START_TEST(test_segment_writer_quarantine_copy_failure_cuts_nothing)
+{
+	char path[4096];
+	seg_path(path, sizeof path, 22);
+	size_t len;
+	uint8_t *orig = six_blocks_damaged(path, 22, 2, &len);
+
+	/* Each way the copy can fail: every write, a later write, the open, the dir sync. */
+	static const int expect[] = { -ENOSPC, -ENOSPC, -EACCES, -EIO };
+	for (int k = 0; k < 4; k++) {
+		wr_sys_reset();
+		if (k == 0)
+			wr_sys.pwrite = pwrite_enospc;
+		else if (k == 1)
+			wr_sys.pwrite = pwrite_short_then_enospc;
+		else if (k == 2)
+			wr_sys.open = open_quarantine_eacces;
+		else
+			wr_sys.fsync = fsync_eio; /* the directory sync */
+		struct wr_segment_writer w;
+		struct wr_segment_recovery rec;
+		ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec),
+				 expect[k]);
+		ck_assert_ptr_null(w.base);
+		ck_assert_int_eq(w.fd, -1);
+		ck_assert(!rec.quarantined);
+		ck_assert_uint_eq(rec.blocks_after_cut, 3);
+		wr_sys_reset();
+
+		/* Nothing was cut, and no partial copy is left behind. */
+		size_t nlen;
+		uint8_t *now = wr_test_read_file(path, &nlen);
+		ck_assert_uint_eq(nlen, len);
+		ck_assert_msg(memcmp(now, orig, len) == 0, "case %d changed the file", k);
+		free(now);
+		ck_assert_int_eq(count_quarantined(NULL, 0), 0);
+	}
+#ifdef WR_TELEMETRY
+	ck_assert_uint_eq(metrics.quarantine_copies.value, 0);
+	ck_assert_uint_eq(metrics.torn_tails_cut.value, 0);
+	ck_assert_uint_eq(metrics.open_existing.successes, 0);
+#endif
+
+	/* Once the copy can be made, recovery proceeds. */
+	struct wr_segment_writer w;
+	struct wr_segment_recovery rec;
+	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, NULL, &rec), 0);
+	ck_assert(rec.quarantined);
+	ck_assert_int_eq(count_quarantined(NULL, 0), 1);
+	ck_assert_int_eq(wr_segment_writer_close(&w, false), 0);
+	free(orig);
+}
+END_TEST
+
 START_TEST(test_segment_writer_header_counts_disagree)
 {
 	struct wr_segment_writer w;
@@ -781,6 +995,8 @@ segment_writer_suite(void)
 	tcase_add_test(core, test_segment_writer_reopen_after_crash);
 	tcase_add_test(core, test_segment_writer_torn_tail_cut);
 	tcase_add_test(core, test_segment_writer_header_counts_disagree);
+	tcase_add_test(core, test_segment_writer_damage_in_middle_quarantined);
+	tcase_add_test(core, test_segment_writer_torn_last_block_not_quarantined);
 	suite_add_tcase(s, core);
 
 	TCase *limits = tcase_create("limits");
@@ -790,6 +1006,7 @@ segment_writer_suite(void)
 	tcase_add_test(limits, test_segment_writer_refuses_existing_file);
 	tcase_add_test(limits, test_segment_writer_refuses_symlink);
 	tcase_add_test(limits, test_segment_writer_fault_injection);
+	tcase_add_test(limits, test_segment_writer_quarantine_copy_failure_cuts_nothing);
 	tcase_add_test(limits, test_segment_writer_garbage_files_rejected);
 	tcase_add_test(limits, test_segment_writer_recovery_survives_random_flips);
 	suite_add_tcase(s, limits);
