@@ -312,9 +312,12 @@ struct seq_tag {
 struct seq_state {
 	struct seq_tag *tags;
 	size_t cap, ntags;
-	uint64_t events, problems;
+	uint64_t events, problems, bad_tags;
 	bool quiet;
 };
+
+/* Tags whose first problem is printed; the rest are only counted. */
+#define SEQ_REPORT_TAGS 100u
 
 static struct seq_tag *
 seq_find(struct seq_state *s, uint64_t tag)
@@ -359,7 +362,7 @@ seq_event(struct seq_state *s, const walrec_event_t *ev)
 		t->last = n;
 		return;
 	}
-	if (t->problems++ == 0 && !s->quiet) {
+	if (t->problems++ == 0 && s->bad_tags++ < SEQ_REPORT_TAGS && !s->quiet) {
 		if (n > t->last + 1)
 			printf("tag %llu: gap: sequence %llu follows %llu (missing %llu..%llu), "
 			       "event id %llu\n",
@@ -434,7 +437,10 @@ seq_check(const struct verify_opts *o, bool is_dir)
 		printf("sequences: %zu producer tag%s, %llu events: %s\n", s.ntags,
 		       s.ntags == 1 ? "" : "s", (unsigned long long)s.events,
 		       s.problems ? "FAILED" : "ok");
-	if (s.problems) {
+	if (s.bad_tags > SEQ_REPORT_TAGS)
+		printf("(%llu more tags with problems not shown)\n",
+		       (unsigned long long)(s.bad_tags - SEQ_REPORT_TAGS));
+	if (s.problems && s.bad_tags <= SEQ_REPORT_TAGS) {
 		for (size_t i = 0; i < s.cap; i++)
 			if (s.tags[i].used && s.tags[i].problems)
 				printf("tag %llu: %llu events, %llu problem%s\n",
