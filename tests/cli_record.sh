@@ -26,7 +26,7 @@ rpid=
 cleanup() {
 	[ -n "$rpid" ] && kill -TERM "$rpid" 2>/dev/null && wait "$rpid" 2>/dev/null
 	rm -rf "$tmp"
-	rm -f "/dev/shm/walrec.$chan" "/dev/shm/walrec.$chan.b"
+	rm -f "/dev/shm/walrec.$chan" "/dev/shm/walrec.$chan.b" "/dev/shm/walrec.$chan.k"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -78,7 +78,7 @@ wal=$tmp/wal
 "$walrec" record "$wal" --channel "$chan" --blocks 64 --max-hot 2 \
 	--pidfile "$tmp/rec.pid" >"$tmp/rec.out" 2>"$tmp/rec.err" &
 rpid=$!
-wait_for grep -q running "$tmp/rec.err" || fail "recorder did not start"
+wait_for grep -qs running "$tmp/rec.err" || fail "recorder did not start"
 
 # A second recorder: same channel (other directory), then same directory (other channel).
 expect 2 "second recorder on the channel" -- "$walrec" record "$tmp/wal2" --channel "$chan"
@@ -111,15 +111,36 @@ n=$("$walrec" dump "$wal" | wc -l)
 [ "$n" -eq 200000 ] || fail "dump: $n events, expected 200000"
 
 # ---- restart on the existing channel: ids continue, still no gap ----
-"$walrec" record "$wal" --channel "$chan" >"$tmp/rec.out" 2>"$tmp/rec.err" &
+# A fresh stderr file: the old one already says "running".
+"$walrec" record "$wal" --channel "$chan" >"$tmp/rec.out" 2>"$tmp/rec2.err" &
 rpid=$!
-wait_for grep -q running "$tmp/rec.err" || fail "restarted recorder did not start"
+wait_for grep -qs running "$tmp/rec2.err" || fail "restarted recorder did not start"
 expect 0 "produce after restart" -- "$walrec" produce "$chan" --events 1000 --durable-every 1000
 kill -TERM "$rpid"
 wait "$rpid" || fail "restarted recorder exit $?"
 rpid=
 expect 0 "verify --sequences after restart" -- "$walrec" verify "$wal" --sequences
 grep -q "3 producer tags, 201000 events: ok" "$tmp/out" || fail "after restart: $(cat "$tmp/out")"
+
+# ---- recorder killed (SIGKILL) mid-stream, restarted: exactly once ----
+wal3=$tmp/wal3
+"$walrec" record "$wal3" --channel "$chan.k" --no-compress --max-hot 0 >/dev/null 2>"$tmp/k.err" &
+rpid=$!
+wait_for grep -qs running "$tmp/k.err" || fail "recorder (kill test) did not start"
+"$walrec" produce "$chan.k" --events 400000 --rate 1000000 >"$tmp/pk" 2>&1 &
+pk=$!
+sleep 0.15
+kill -KILL "$rpid"
+wait "$rpid" 2>/dev/null
+"$walrec" record "$wal3" --channel "$chan.k" --no-compress --max-hot 0 \
+	--pidfile "$tmp/k2.pid" >/dev/null 2>"$tmp/k2.err" &
+rpid=$!
+wait "$pk" || fail "producer (kill test): exit $?: $(cat "$tmp/pk")"
+kill -TERM "$rpid"
+wait "$rpid" || fail "restarted recorder (kill test) exit $?"
+rpid=
+expect 0 "verify --sequences after SIGKILL" -- "$walrec" verify "$wal3" --sequences
+grep -q "1 producer tag, 400000 events: ok" "$tmp/out" || fail "after SIGKILL: $(cat "$tmp/out")"
 
 # ---- verify --sequences finds problems ----
 "$mkseg" "$tmp/bad.wal" --index 1 --blocks 1 >/dev/null || exit 99
