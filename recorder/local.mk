@@ -16,3 +16,5 @@ libwalrec_internal_la_SOURCES += \
 	recorder/channel.c recorder/channel.h recorder/channel_layout.h \
 	recorder/producer.c
 walrecinclude_HEADERS += include/walrec/producer.h
+# recorder/: the drain loop connecting the channel to the embedded recorder.
+libwalrec_internal_la_SOURCES += recorder/drain.c recorder/drain.h

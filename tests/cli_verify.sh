@@ -138,7 +138,7 @@ expect 2 "no path" -- "$walrec" verify
 expect 2 "two paths" -- "$walrec" verify "$d" "$d"
 expect 2 "unknown flag" -- "$walrec" verify --bogus "$d"
 grep -q "unknown option '--bogus'" "$tmp/err" || fail "unknown flag message"
-expect 2 "reserved --sequences" -- "$walrec" verify --sequences "$d"
+expect 1 "--sequences on foreign payloads" -- "$walrec" verify --sequences "$d"
 expect 2 "dump missing path" -- "$walrec" dump "$tmp/does-not-exist"
 expect 2 "dump bad count" -- "$walrec" dump "$d" --count -3
 expect 2 "dump bad from" -- "$walrec" dump "$d" --from abc

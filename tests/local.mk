@@ -68,3 +68,5 @@ tests_mksegment_SOURCES = tests/mksegment.c tests/segfile.c tests/segfile.h
 tests_mksegment_LDADD = libwalrec-internal.la
 TESTS += tests/cli_verify.sh
 EXTRA_DIST += tests/cli_verify.sh
+TESTS += tests/cli_record.sh
+EXTRA_DIST += tests/cli_record.sh

@@ -21,7 +21,7 @@ static void
 verify_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: walrec verify PATH [--json] [--quiet]\n"
+		"usage: walrec verify PATH [--json] [--quiet] [--sequences]\n"
 		"\n"
 		"Check every segment of the WAL directory PATH (hot .wal and cold .wal.lz4),\n"
 		"or the single segment file PATH: header, size, every block's checksums and\n"
@@ -30,6 +30,9 @@ verify_usage(FILE *out)
 		"\n"
 		"  --json     one JSON object on stdout instead of text\n"
 		"  --quiet    print only errors\n"
+		"  --sequences  also check the payloads written by 'walrec produce': for every\n"
+		"             producer tag (bytes 0..7) the sequence numbers (bytes 8..15) must\n"
+		"             be 1..n, in order, without gaps or duplicates (not with --json)\n"
 		"  --help     this text\n"
 		"\n"
 		"Each problem is one line: 'segment FILE: block I: REASON' (or 'segment FILE:\n"
@@ -44,6 +47,7 @@ struct verify_opts {
 	const char *path;
 	bool json;
 	bool quiet;
+	bool sequences;
 };
 
 /* An error found in a file or between files. */
@@ -292,6 +296,165 @@ verify_print_text(const struct verify_opts *o, const struct verify_result *res, 
 		printf(": %zu error%s\n", res->nerrors, res->nerrors == 1 ? "" : "s");
 }
 
+/*
+ * --sequences: per producer tag (payload bytes 0..7), the sequence numbers
+ * (bytes 8..15) must run 1, 2, 3... in log order. Tags live in an open
+ * addressing table that doubles when half full.
+ */
+struct seq_tag {
+	uint64_t tag;
+	uint64_t last;     /* highest sequence seen */
+	uint64_t events;
+	uint64_t problems;
+	bool used;
+};
+
+struct seq_state {
+	struct seq_tag *tags;
+	size_t cap, ntags;
+	uint64_t events, problems, bad_tags;
+	bool quiet;
+};
+
+/* Tags whose first problem is printed; the rest are only counted. */
+#define SEQ_REPORT_TAGS 100u
+
+static struct seq_tag *
+seq_find(struct seq_state *s, uint64_t tag)
+{
+	if (2 * (s->ntags + 1) > s->cap) {
+		size_t ncap = s->cap ? 2 * s->cap : 64;
+		struct seq_tag *nt = wr_xmalloc(ncap * sizeof *nt);
+		memset(nt, 0, ncap * sizeof *nt);
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->tags[i].used)
+				continue;
+			size_t j = (size_t)(s->tags[i].tag * 0x9e3779b97f4a7c15ull) & (ncap - 1);
+			while (nt[j].used)
+				j = (j + 1) & (ncap - 1);
+			nt[j] = s->tags[i];
+		}
+		free(s->tags);
+		s->tags = nt;
+		s->cap = ncap;
+	}
+	size_t j = (size_t)(tag * 0x9e3779b97f4a7c15ull) & (s->cap - 1);
+	while (s->tags[j].used && s->tags[j].tag != tag)
+		j = (j + 1) & (s->cap - 1);
+	if (!s->tags[j].used) {
+		s->tags[j].used = true;
+		s->tags[j].tag = tag;
+		s->ntags++;
+	}
+	return &s->tags[j];
+}
+
+static void
+seq_event(struct seq_state *s, const walrec_event_t *ev)
+{
+	uint64_t tag, n;
+	memcpy(&tag, ev->payload, 8);
+	memcpy(&n, ev->payload + 8, 8);
+	struct seq_tag *t = seq_find(s, tag);
+	s->events++;
+	t->events++;
+	if (n == t->last + 1) {
+		t->last = n;
+		return;
+	}
+	if (t->problems++ == 0 && s->bad_tags++ < SEQ_REPORT_TAGS && !s->quiet) {
+		if (n > t->last + 1)
+			printf("tag %llu: gap: sequence %llu follows %llu (missing %llu..%llu), "
+			       "event id %llu\n",
+			       (unsigned long long)tag, (unsigned long long)n,
+			       (unsigned long long)t->last, (unsigned long long)t->last + 1,
+			       (unsigned long long)n - 1, (unsigned long long)ev->event_id);
+		else
+			printf("tag %llu: duplicate or out of order: sequence %llu after %llu, "
+			       "event id %llu\n",
+			       (unsigned long long)tag, (unsigned long long)n,
+			       (unsigned long long)t->last, (unsigned long long)ev->event_id);
+	}
+	s->problems++;
+	if (n > t->last)
+		t->last = n;
+}
+
+/* Returns 0, or an exit code when the file can not be read (reported). */
+static int
+seq_file(struct seq_state *s, const char *path, unsigned flags)
+{
+	struct wr_segment_reader r;
+	int rc = wr_segment_reader_open(&r, path, flags);
+	if (rc < 0) {
+		wr_tool_error("verify", "--sequences: %s: %s", path, r.report.message);
+		return rc == -WALREC_EFORMAT ? WR_EXIT_FAIL : WR_EXIT_USAGE;
+	}
+	walrec_event_t ev;
+	while ((rc = wr_segment_reader_next(&r, &ev)) == 1)
+		seq_event(s, &ev);
+	wr_segment_reader_close(&r);
+	if (rc < 0) {
+		wr_tool_error("verify", "--sequences: %s: %s", path, walrec_strerror(rc));
+		return rc == -WALREC_ECORRUPT ? WR_EXIT_FAIL : WR_EXIT_USAGE;
+	}
+	return WR_EXIT_OK;
+}
+
+static int
+seq_check(const struct verify_opts *o, bool is_dir)
+{
+	struct seq_state s = { .quiet = false };
+	int rc = WR_EXIT_OK;
+	if (is_dir) {
+		struct wr_wal_dir d;
+		int e = wr_wal_dir_scan(&d, o->path, 0, NULL, NULL);
+		if (e < 0) {
+			wr_tool_error("verify", "%s: %s", o->path, strerror(-e));
+			wr_wal_dir_free(&d);
+			return WR_EXIT_USAGE;
+		}
+		for (size_t i = 0; i < d.nsegments && rc == WR_EXIT_OK; i++) {
+			const struct wr_wal_file *f = &d.segments[i];
+			if (f->duplicate)
+				continue;
+			char path[4096 + 256];
+			if (wr_wal_dir_file_path(&d, i, path, sizeof path) < 0) {
+				wr_tool_error("verify", "%s: path too long", f->name);
+				rc = WR_EXIT_USAGE;
+				break;
+			}
+			rc = seq_file(&s, path,
+				      f->cold ? WR_SEGMENT_READER_COLD : WR_SEGMENT_READER_HOT);
+		}
+		wr_wal_dir_free(&d);
+	} else {
+		size_t n = strlen(o->path);
+		bool cold = n > 4 && strcmp(o->path + n - 4, ".lz4") == 0;
+		rc = seq_file(&s, o->path, cold ? WR_SEGMENT_READER_COLD : WR_SEGMENT_READER_HOT);
+	}
+	if (rc == WR_EXIT_OK && (!o->quiet || s.problems))
+		printf("sequences: %zu producer tag%s, %llu events: %s\n", s.ntags,
+		       s.ntags == 1 ? "" : "s", (unsigned long long)s.events,
+		       s.problems ? "FAILED" : "ok");
+	if (s.bad_tags > SEQ_REPORT_TAGS)
+		printf("(%llu more tags with problems not shown)\n",
+		       (unsigned long long)(s.bad_tags - SEQ_REPORT_TAGS));
+	if (s.problems && s.bad_tags <= SEQ_REPORT_TAGS) {
+		for (size_t i = 0; i < s.cap; i++)
+			if (s.tags[i].used && s.tags[i].problems)
+				printf("tag %llu: %llu events, %llu problem%s\n",
+				       (unsigned long long)s.tags[i].tag,
+				       (unsigned long long)s.tags[i].events,
+				       (unsigned long long)s.tags[i].problems,
+				       s.tags[i].problems == 1 ? "" : "s");
+	}
+	free(s.tags);
+	if (rc == WR_EXIT_OK && s.problems)
+		rc = WR_EXIT_FAIL;
+	return rc;
+}
+
 int
 wr_cmd_verify(int argc, char **argv)
 {
@@ -308,8 +471,7 @@ wr_cmd_verify(int argc, char **argv)
 			} else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
 				o.quiet = true;
 			} else if (strcmp(a, "--sequences") == 0) {
-				wr_tool_error("verify", "--sequences is not implemented yet");
-				return WR_EXIT_USAGE;
+				o.sequences = true;
 			} else if (strcmp(a, "--") == 0) {
 				only_paths = true;
 			} else {
@@ -327,6 +489,10 @@ wr_cmd_verify(int argc, char **argv)
 	}
 	if (!o.path) {
 		wr_tool_error("verify", "missing PATH (see 'walrec verify --help')");
+		return WR_EXIT_USAGE;
+	}
+	if (o.sequences && o.json) {
+		wr_tool_error("verify", "--sequences does not combine with --json");
 		return WR_EXIT_USAGE;
 	}
 	struct stat st;
@@ -353,6 +519,11 @@ wr_cmd_verify(int argc, char **argv)
 		else
 			verify_print_text(&o, &res, ok);
 		rc = res.io_error ? WR_EXIT_USAGE : ok ? WR_EXIT_OK : WR_EXIT_FAIL;
+	}
+	if (o.sequences && rc != WR_EXIT_USAGE) {
+		int src = seq_check(&o, S_ISDIR(st.st_mode));
+		if (src > rc)
+			rc = src;
 	}
 	if (fflush(stdout) != 0 && rc == WR_EXIT_OK) {
 		wr_tool_error("verify", "writing the report: %s", strerror(errno));

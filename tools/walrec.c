@@ -15,6 +15,8 @@ static const struct wr_cmd commands[] = {
 	{ "bench", "run a benchmark scenario", wr_cmd_bench },
 	{ "verify", "check every segment of a WAL directory or one segment file", wr_cmd_verify },
 	{ "dump", "print events as text or JSON lines", wr_cmd_dump },
+	{ "record", "drain the channel /walrec.NAME into a WAL directory", wr_cmd_record },
+	{ "produce", "append numbered test events to a channel", wr_cmd_produce },
 };
 
 static void

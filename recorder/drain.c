@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/* The drain loop: producer rings in /walrec.<name> → the embedded recorder's log. */
+#include <config.h>
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include "lib/atomics.h"
+#include "lib/log.h"
+#include "recorder/drain.h"
+#include "recorder/recorder_impl.h"
+
+#define DRAIN_DEFAULT_BATCH 4096u
+/* Park length while appended events still wait to become durable: the
+ * recorder must keep polling so the partial block gets sealed and synced. */
+#define DRAIN_PENDING_PARK_NS 100000ull /* 100 us */
+
+struct drain {
+	walrec_recorder_t *rec;
+	struct wr_channel *ch;
+	uint64_t events;
+};
+
+void
+wr_drain_options_default(struct wr_drain_options *o)
+{
+	memset(o, 0, sizeof *o);
+	wr_channel_options_default(&o->channel);
+	o->batch = DRAIN_DEFAULT_BATCH;
+}
+
+/*
+ * The id the recorder will assign next is known before the append (owner
+ * thread: nobody else appends), so it goes into the slot first; a recorder
+ * killed after this store leaves the id in shared memory, which is what
+ * wr_channel_resume relies on to never append an event twice.
+ */
+static int
+drain_take(void *arg, uint32_t producer, walrec_event_t *slot)
+{
+	(void)producer;
+	struct drain *d = arg;
+	struct wr_manager *m = &d->rec->manager;
+	walrec_event_t ev;
+	memcpy(&ev, slot, sizeof ev); /* shared memory: copy once, use the copy */
+	uint64_t next = wr_load_relaxed(&m->appended_id) + 1;
+	wr_channel_slot_assign(slot, next);
+	uint64_t got = 0;
+	int rc = walrec_recorder_append(d->rec, &ev, &got);
+	if (rc < 0) {
+		/* Not in the log: an id left here could later look sealed at resume. */
+		wr_channel_slot_assign(slot, 0);
+		return rc;
+	}
+	if (got != next) {
+		wr_log_error("drain: recorder assigned id %llu, expected %llu",
+			     (unsigned long long)got, (unsigned long long)next);
+		return -WALREC_ECORRUPT;
+	}
+	d->events++;
+	return 0;
+}
+
+/* Hand sealed and durable progress to the producers (drain thread). */
+static void
+drain_progress(struct drain *d, uint64_t *sealed, uint64_t *durable)
+{
+	struct wr_sealed_pos sp = wr_manager_sealed_pos(&d->rec->manager);
+	if (sp.last_id > *sealed) {
+		*sealed = sp.last_id;
+		wr_channel_release_sealed(d->ch, *sealed);
+	}
+	uint64_t dur = wr_meta_coordinator_durable(&d->rec->coordinator);
+	if (dur > *durable) {
+		*durable = dur;
+		wr_channel_publish_durable(d->ch, dur);
+		walrec_recorder_state_t st;
+		walrec_recorder_meta_state(d->rec, &st);
+		wr_channel_publish_meta(d->ch, st.meta_segment_index, st.meta_offset, *sealed, dur);
+	}
+}
+
+static int
+drain_open(struct drain *d, const char *name, const struct wr_drain_options *o,
+	   struct wr_drain_stats *stats)
+{
+	int rc = wr_channel_create(&d->ch, name, &o->channel);
+	if (rc == 0) {
+		stats->created = 1;
+		return 0;
+	}
+	if (rc != -EEXIST)
+		return rc;
+	rc = wr_channel_open(&d->ch, name, &o->channel);
+	if (rc < 0)
+		return rc;
+	walrec_recorder_state_t st;
+	walrec_recorder_meta_state(d->rec, &st);
+	rc = wr_channel_resume(d->ch, st.sealed_event_id);
+	if (rc < 0) {
+		wr_channel_close(d->ch);
+		d->ch = NULL;
+		return rc;
+	}
+	stats->resumed_from = st.sealed_event_id;
+	wr_log_info("channel %s resumed after event %llu", name,
+		    (unsigned long long)st.sealed_event_id);
+	return 0;
+}
+
+/* Refuse new appends, drain what was accepted, seal, sync, publish, stop. */
+static int
+drain_stop(struct drain *d, size_t batch, uint64_t *sealed, uint64_t *durable, int err)
+{
+	wr_channel_set_state(d->ch, WR_CHAN_STOPPING);
+	while (err == 0) {
+		ssize_t n = wr_channel_poll(d->ch, batch, drain_take, d);
+		if (n < 0)
+			err = (int)n;
+		if (n <= 0)
+			break;
+		drain_progress(d, sealed, durable);
+	}
+	int rc = walrec_recorder_sync(d->rec);
+	if (err == 0)
+		err = rc;
+	drain_progress(d, sealed, durable);
+	wr_channel_set_state(d->ch, WR_CHAN_STOPPED);
+	return err;
+}
+
+int
+wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_options *o,
+	     volatile sig_atomic_t *stop, struct wr_drain_stats *stats)
+{
+	struct wr_drain_options def;
+	struct wr_drain_stats st_local;
+	if (rec == NULL || name == NULL || stop == NULL)
+		return -EINVAL;
+	if (o == NULL) {
+		wr_drain_options_default(&def);
+		o = &def;
+	}
+	if (stats == NULL)
+		stats = &st_local;
+	memset(stats, 0, sizeof *stats);
+	struct drain d = { .rec = rec };
+	int rc = drain_open(&d, name, o, stats);
+	if (rc < 0)
+		return rc;
+	size_t batch = o->batch ? o->batch : DRAIN_DEFAULT_BATCH;
+	uint64_t park_ns = o->channel.park_timeout_ns ? o->channel.park_timeout_ns
+						      : WR_CHANNEL_DEFAULT_PARK_NS;
+	uint64_t sealed = 0, durable = 0;
+	wr_channel_set_state(d.ch, WR_CHAN_RUNNING);
+	if (o->on_running)
+		o->on_running(o->arg, d.ch, stats->resumed_from);
+
+	int err = 0;
+	uint32_t idle = 0;
+	while (!*stop) {
+		ssize_t n = wr_channel_poll(d.ch, batch, drain_take, &d);
+		if (n < 0 && n != -ENOSPC) {
+			err = (int)n;
+			break;
+		}
+		/* Seals the partial block when the sync interval asked for it. */
+		int prc = walrec_recorder_poll(rec);
+		if (prc < 0 && prc != -ENOSPC) {
+			err = prc;
+			break;
+		}
+		drain_progress(&d, &sealed, &durable);
+		if (n > 0) {
+			idle = 0;
+			continue;
+		}
+		/* Idle: spin, then yield, then park on the channel's futex. */
+		idle++;
+		if (idle < 64) {
+			wr_cpu_relax();
+		} else if (idle < 128) {
+			sched_yield();
+		} else {
+			bool pending = wr_load_relaxed(&rec->manager.appended_id) > durable;
+			wr_channel_park(d.ch, pending ? DRAIN_PENDING_PARK_NS : park_ns);
+		}
+	}
+	if (err < 0)
+		wr_log_error("drain: stopping on error: %s", walrec_strerror(err));
+	rc = drain_stop(&d, batch, &sealed, &durable, err);
+	stats->events = d.events;
+	wr_channel_close(d.ch);
+	return rc;
+}
