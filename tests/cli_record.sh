@@ -148,6 +148,13 @@ expect 1 "verify --sequences on foreign payloads" -- "$walrec" verify "$tmp/bad.
 grep -q "gap" "$tmp/out" || fail "no gap reported"
 expect 2 "--sequences with --json" -- "$walrec" verify "$wal" --sequences --json
 
+# ---- the demo: recorder + two producers, verified, temporary files removed ----
+expect 2 "demo bad flag" -- "$walrec" demo --nope
+expect 2 "demo bad seconds" -- "$walrec" demo --seconds 0
+expect 0 "demo" -- env TMPDIR="$tmp" "$walrec" demo --seconds 1
+grep -q "demo ok: 2 producers, 2000000 events" "$tmp/out" || fail "demo: $(cat "$tmp/out")"
+ls -d "$tmp"/walrec-demo-* >/dev/null 2>&1 && fail "demo left its temporary directory"
+
 if [ "$fails" -ne 0 ]; then
 	echo "cli_record: $fails failure(s)" >&2
 	exit 1

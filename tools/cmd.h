@@ -36,6 +36,7 @@ void *wr_xmalloc(size_t n);
 int wr_cmd_bench(int argc, char **argv);
 int wr_cmd_verify(int argc, char **argv);
 int wr_cmd_dump(int argc, char **argv);
+int wr_cmd_demo(int argc, char **argv);
 int wr_cmd_record(int argc, char **argv);
 int wr_cmd_produce(int argc, char **argv);
 

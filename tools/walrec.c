@@ -15,6 +15,7 @@ static const struct wr_cmd commands[] = {
 	{ "bench", "run a benchmark scenario", wr_cmd_bench },
 	{ "verify", "check every segment of a WAL directory or one segment file", wr_cmd_verify },
 	{ "dump", "print events as text or JSON lines", wr_cmd_dump },
+	{ "demo", "run a recorder and two producers for a few seconds, then verify", wr_cmd_demo },
 	{ "record", "drain the channel /walrec.NAME into a WAL directory", wr_cmd_record },
 	{ "produce", "append numbered test events to a channel", wr_cmd_produce },
 };
