@@ -32,8 +32,10 @@ typedef struct walrec_producer walrec_producer_t;
 /*
  * Attach to /walrec.<name>: map it, check its layout, claim a free entry
  * (compare-and-swap; records this process's pid). May be called while the
- * recorder is starting or stopped: appends are then buffered in the ring
- * (up to its capacity) for the recorder that resumes the channel.
+ * recorder is starting, or after a recorder died without stopping the
+ * channel: appends are then buffered in the ring (up to its capacity) for
+ * the recorder that resumes the channel. After a clean stop the channel
+ * refuses appends (-WALREC_ECLOSED) until a recorder runs it again.
  * Returns 0 and sets *p; -EINVAL (NULL argument or bad name: 1..64
  * characters of [A-Za-z0-9._-], not starting with '.', no ".."); -ENOENT
  * (no such channel); -EACCES; -WALREC_EFORMAT (not a walrec channel of
