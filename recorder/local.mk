@@ -16,3 +16,6 @@ libwalrec_internal_la_SOURCES += \
 	recorder/channel.c recorder/channel.h recorder/channel_layout.h \
 	recorder/producer.c
 walrecinclude_HEADERS += include/walrec/producer.h
+# recorder/: the public reader (a WAL directory in id order, seek, tolerant mode).
+libwalrec_internal_la_SOURCES += recorder/reader.c
+walrecinclude_HEADERS += include/walrec/reader.h

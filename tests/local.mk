@@ -68,3 +68,11 @@ tests_mksegment_SOURCES = tests/mksegment.c tests/segfile.c tests/segfile.h
 tests_mksegment_LDADD = libwalrec-internal.la
 TESTS += tests/cli_verify.sh
 EXTRA_DIST += tests/cli_verify.sh
+
+# The public reader over a real log.
+if HAVE_CHECK
+WR_CHECKS += tests/check_reader
+tests_check_reader_SOURCES = tests/check_reader.c
+tests_check_reader_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_reader_LDADD = $(WR_TEST_LDADD)
+endif
