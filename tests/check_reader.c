@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <dirent.h>
+#include <lz4frame.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +384,68 @@ START_TEST(test_reader_tolerant_skips_block)
 }
 END_TEST
 
+START_TEST(test_reader_tolerant_cold)
+{
+	/* The same damage (two blocks) in a segment compressed afterwards: the cold path. */
+	char name[256];
+	uint32_t count;
+	uint64_t first;
+	char *dir = damaged_log(7, name, sizeof name, &count, &first);
+	char path[4096], cpath[4200];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	snprintf(cpath, sizeof cpath, "%s.lz4", path);
+	size_t len;
+	uint8_t *buf = wr_test_read_file(path, &len);
+	ck_assert_ptr_nonnull(buf);
+	/* Damage block 8 too: two skips in a row, the chain restarts at block 9. */
+	struct wr_block_header h8;
+	memcpy(&h8, buf + wr_block_offset(8), sizeof h8);
+	buf[wr_block_offset(8) + WR_BLOCK_HEADER_SIZE + 7] ^= 0x01;
+	size_t cap = LZ4F_compressFrameBound(len, NULL);
+	void *z = malloc(cap);
+	ck_assert_ptr_nonnull(z);
+	size_t zlen = LZ4F_compressFrame(z, cap, buf, len, NULL);
+	ck_assert(!LZ4F_isError(zlen));
+	ck_assert_int_eq(wr_test_write_file(cpath, z, zlen), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	free(z);
+	free(buf);
+
+	walrec_reader_t *r = open_reader(dir, true);
+	walrec_event_t ev;
+	uint64_t n = 0, want = 1;
+	while (walrec_reader_next(r, &ev) == 1) {
+		if (want == first)
+			want += count + h8.event_count;
+		check_event(&ev, want++);
+		n++;
+	}
+	ck_assert_uint_eq(want - 1, g_n);
+	ck_assert_uint_eq(n, g_n - count - h8.event_count);
+	ck_assert_uint_eq(walrec_reader_skipped(r), 2);
+	/* Seeks into and after the damage in the cold segment (re-reads the stream). */
+	seek_expect(r, first, first + count + h8.event_count);
+	seek_expect(r, h8.last_event_id + 300, h8.last_event_id + 300);
+	seek_expect(r, first - 1, first - 1);
+	walrec_reader_close(r);
+
+	/* Strict stops at block 7 of the cold file. */
+	r = open_reader(dir, false);
+	n = 0;
+	int rc;
+	while ((rc = walrec_reader_next(r, &ev)) == 1)
+		n++;
+	ck_assert_int_eq(rc, -WALREC_ECORRUPT);
+	ck_assert_uint_eq(n, first - 1);
+	char msg[512];
+	walrec_reader_last_error(r, msg, sizeof msg);
+	ck_assert_msg(strstr(msg, ".wal.lz4") && strstr(msg, "block 7:"), "%s", msg);
+	walrec_reader_close(r);
+	wr_test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_reader_open_errors)
 {
 	walrec_reader_t *r = NULL;
@@ -431,6 +494,7 @@ reader_suite(void)
 	tcase_add_test(tc, test_reader_duplicate);
 	tcase_add_test(tc, test_reader_strict_corrupt);
 	tcase_add_test(tc, test_reader_tolerant_skips_block);
+	tcase_add_test(tc, test_reader_tolerant_cold);
 	suite_add_tcase(s, tc);
 
 	TCase *lim = tcase_create("limits");
