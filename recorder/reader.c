@@ -206,6 +206,25 @@ wr_reader_enter(struct walrec_reader *r)
 	if (s->dead)
 		return 1;
 	int rc = wr_segment_reader_open(&r->sr, s->path, wr_reader_flags(r));
+	size_t len = strlen(s->path);
+	if (rc == -ENOENT && len > 4 && strcmp(s->path + len - 4, ".wal") == 0) {
+		/*
+		 * A live recorder compressed it since open (the .lz4 is
+		 * complete before the .wal is removed): read the cold file.
+		 */
+		char *cold = malloc(len + 5);
+		if (!cold)
+			return -ENOMEM;
+		memcpy(cold, s->path, len);
+		memcpy(cold + len, ".lz4", 5);
+		rc = wr_segment_reader_open(&r->sr, cold, wr_reader_flags(r));
+		if (rc != -ENOENT) {
+			free(s->path);
+			s->path = cold;
+		} else {
+			free(cold);
+		}
+	}
 	if (rc < 0) {
 		wr_reader_note_report(r, !r->tolerant, s->path, &r->sr.report, rc);
 		if (!r->tolerant)

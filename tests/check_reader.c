@@ -384,23 +384,15 @@ START_TEST(test_reader_tolerant_skips_block)
 }
 END_TEST
 
-START_TEST(test_reader_tolerant_cold)
+/* Replace the hot file at path by its .wal.lz4, as the recorder's compression does. */
+static void
+compress_segment(const char *path)
 {
-	/* The same damage (two blocks) in a segment compressed afterwards: the cold path. */
-	char name[256];
-	uint32_t count;
-	uint64_t first;
-	char *dir = damaged_log(7, name, sizeof name, &count, &first);
-	char path[4096], cpath[4200];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
+	char cpath[4200];
 	snprintf(cpath, sizeof cpath, "%s.lz4", path);
 	size_t len;
 	uint8_t *buf = wr_test_read_file(path, &len);
 	ck_assert_ptr_nonnull(buf);
-	/* Damage block 8 too: two skips in a row, the chain restarts at block 9. */
-	struct wr_block_header h8;
-	memcpy(&h8, buf + wr_block_offset(8), sizeof h8);
-	buf[wr_block_offset(8) + WR_BLOCK_HEADER_SIZE + 7] ^= 0x01;
 	size_t cap = LZ4F_compressFrameBound(len, NULL);
 	void *z = malloc(cap);
 	ck_assert_ptr_nonnull(z);
@@ -410,6 +402,57 @@ START_TEST(test_reader_tolerant_cold)
 	ck_assert_int_eq(unlink(path), 0);
 	free(z);
 	free(buf);
+}
+
+START_TEST(test_reader_compressed_while_open)
+{
+	/* A hot segment compressed after open (a live recorder): read from the .lz4. */
+	struct wr_wal_dir d;
+	ck_assert_int_eq(wr_wal_dir_scan(&d, g_dir, 0, NULL, NULL), 0);
+	size_t k = d.nsegments - 2;
+	ck_assert(!d.segments[k].cold);
+	char name[256];
+	snprintf(name, sizeof name, "%s", d.segments[k].name);
+	uint64_t first = d.segments[k].first_event_id;
+	wr_wal_dir_free(&d);
+	char *dir = copy_log(NULL);
+	walrec_reader_t *r = open_reader(dir, false);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	compress_segment(path);
+	seek_expect(r, first + 10, first + 10);
+	walrec_event_t ev;
+	uint64_t id = first + 10;
+	int rc;
+	while ((rc = walrec_reader_next(r, &ev)) == 1)
+		check_event(&ev, ++id);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(id, g_n);
+	walrec_reader_close(r);
+	wr_test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_reader_tolerant_cold)
+{
+	/* The same damage (two blocks) in a segment compressed afterwards: the cold path. */
+	char name[256];
+	uint32_t count;
+	uint64_t first;
+	char *dir = damaged_log(7, name, sizeof name, &count, &first);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	size_t len;
+	uint8_t *buf = wr_test_read_file(path, &len);
+	ck_assert_ptr_nonnull(buf);
+	/* Damage block 8 too: two skips in a row, the chain restarts at block 9. */
+	struct wr_block_header h8;
+	memcpy(&h8, buf + wr_block_offset(8), sizeof h8);
+	buf[wr_block_offset(8) + WR_BLOCK_HEADER_SIZE + 7] ^= 0x01;
+	ck_assert_int_eq(wr_test_write_file(path, buf, len), 0);
+	free(buf);
+	compress_segment(path);
 
 	walrec_reader_t *r = open_reader(dir, true);
 	walrec_event_t ev;
@@ -495,6 +538,7 @@ reader_suite(void)
 	tcase_add_test(tc, test_reader_strict_corrupt);
 	tcase_add_test(tc, test_reader_tolerant_skips_block);
 	tcase_add_test(tc, test_reader_tolerant_cold);
+	tcase_add_test(tc, test_reader_compressed_while_open);
 	suite_add_tcase(s, tc);
 
 	TCase *lim = tcase_create("limits");

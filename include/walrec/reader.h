@@ -35,8 +35,9 @@ extern "C" {
  *
  * One reader is used by one thread at a time; readers are independent.
  * A reader sees the segments present at open (a recorder may be
- * appending; a segment compressed or deleted meanwhile ends reading with
- * an error in strict mode).
+ * appending). A hot segment compressed meanwhile is read from its
+ * .wal.lz4; one deleted meanwhile ends reading with an error in strict
+ * mode (skipped and counted in tolerant mode).
  */
 typedef struct walrec_reader walrec_reader_t;
 
