@@ -6,5 +6,6 @@
 #include <walrec/common.h>
 #include <walrec/recorder.h>
 #include <walrec/producer.h>
+#include <walrec/reader.h>
 
 #endif

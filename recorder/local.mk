@@ -18,3 +18,6 @@ libwalrec_internal_la_SOURCES += \
 walrecinclude_HEADERS += include/walrec/producer.h
 # recorder/: the drain loop connecting the channel to the embedded recorder.
 libwalrec_internal_la_SOURCES += recorder/drain.c recorder/drain.h
+# recorder/: the public reader (a WAL directory in id order, seek, tolerant mode).
+libwalrec_internal_la_SOURCES += recorder/reader.c
+walrecinclude_HEADERS += include/walrec/reader.h

@@ -195,7 +195,30 @@ struct wr_walk {
 	uint64_t prev_chained;
 	uint64_t prev_last_id;
 	bool done;              /* reached the end of data or a fault */
+	bool resync;            /* tolerant: the previous block was skipped */
 };
+
+/*
+ * wr_block_verify, except that a resync block (the first after a skip in
+ * tolerant mode) is not checked against the chain: its stored chained
+ * checksum starts the chain again. Every other check still applies.
+ */
+static enum wr_format_fault
+wr_verify_block(const struct wr_block *b, uint32_t i, uint64_t prev_chained,
+		uint64_t prev_last_id, bool resync, uint64_t *chained)
+{
+	enum wr_format_fault f = wr_block_verify(b, i, prev_chained, prev_last_id, chained);
+	if (f != WR_FAULT_CHAINED_CHECKSUM || !resync)
+		return f;
+	/* wr_block_verify stops before the tail check; do it here. */
+	size_t len = (size_t)b->header.event_count * WR_EVENT_SIZE;
+	const uint8_t *tail = (const uint8_t *)&b->events[0] + len;
+	for (size_t k = 0; k < WR_BLOCK_SIZE - WR_BLOCK_HEADER_SIZE - len; k++)
+		if (tail[k])
+			return WR_FAULT_TAIL;
+	*chained = b->header.chained_checksum;
+	return WR_FAULT_NONE;
+}
 
 /* Verify block i (WR_BLOCK_SIZE readable bytes at b). 0 or -ENOMEM. */
 static int
@@ -205,13 +228,19 @@ wr_walk_block(struct wr_segment_reader *r, struct wr_walk *w, const struct wr_bl
 	if (w->done)
 		return 0;
 	uint64_t chained = 0;
-	enum wr_format_fault f = wr_block_verify(b, i, w->prev_chained, w->prev_last_id, &chained);
+	enum wr_format_fault f =
+		wr_verify_block(b, i, w->prev_chained, w->prev_last_id, w->resync, &chained);
 	if (f == WR_FAULT_EMPTY) {
 		w->done = true; /* never written: the end of the data */
 		return 0;
 	}
 	if (f != WR_FAULT_NONE) {
 		wr_segment_reader_fault(r, i, f, wr_block_offset(i), -WALREC_ECORRUPT, NULL);
+		if (r->tolerant) {
+			r->skipped_blocks++;
+			w->resync = true;
+			return 0;
+		}
 		w->done = true;
 		return 0;
 	}
@@ -219,7 +248,13 @@ wr_walk_block(struct wr_segment_reader *r, struct wr_walk *w, const struct wr_bl
 	memcpy(&h, &b->header, sizeof h);
 	w->prev_chained = chained;
 	w->prev_last_id = h.last_event_id;
-	return wr_segment_reader_add_block(r, &w->cap, &h);
+	int rc = wr_segment_reader_add_block(r, &w->cap, &h);
+	if (rc == 0) {
+		r->blocks[r->valid_blocks - 1].block = i;
+		r->blocks[r->valid_blocks - 1].resync = w->resync;
+	}
+	w->resync = false;
+	return rc;
 }
 
 /* A data size that is not a segment size: name the block it cuts, if any. */
@@ -240,7 +275,7 @@ static void
 wr_segment_reader_check_closed(struct wr_segment_reader *r)
 {
 	const struct wr_segment_header *h = &r->header;
-	if (h->closed_ts_ns == 0 || r->report.error != 0)
+	if (h->closed_ts_ns == 0 || r->report.error != 0 || r->skipped_blocks != 0)
 		return;
 	uint64_t last_chained = r->valid_blocks ? r->blocks[r->valid_blocks - 1].chained_checksum : 0;
 	const char *field = NULL;
@@ -422,8 +457,8 @@ wr_segment_reader_open(struct wr_segment_reader *r, const char *path, unsigned f
 	memset(r, 0, sizeof *r);
 	r->fd = -1;
 	r->report.block_index = WR_REPORT_SEGMENT;
-	if ((flags & WR_SEGMENT_READER_TOLERANT) ||
-	    (flags & ~(unsigned)(WR_SEGMENT_READER_COLD | WR_SEGMENT_READER_HOT)) ||
+	if ((flags & ~(unsigned)(WR_SEGMENT_READER_COLD | WR_SEGMENT_READER_HOT |
+				 WR_SEGMENT_READER_TOLERANT)) ||
 	    (flags & WR_SEGMENT_READER_COLD && flags & WR_SEGMENT_READER_HOT)) {
 		wr_segment_reader_fault(r, WR_REPORT_SEGMENT, WR_FAULT_NONE, 0, -EINVAL,
 					"unsupported reader flags 0x%x", flags);
@@ -435,6 +470,7 @@ wr_segment_reader_open(struct wr_segment_reader *r, const char *path, unsigned f
 		return -ENAMETOOLONG;
 	}
 	strcpy(r->path, path);
+	r->tolerant = (flags & WR_SEGMENT_READER_TOLERANT) != 0;
 	if (flags & WR_SEGMENT_READER_COLD)
 		r->cold = true;
 	else if (!(flags & WR_SEGMENT_READER_HOT))
@@ -505,9 +541,10 @@ wr_segment_reader_close(struct wr_segment_reader *r)
 
 /* Bring the cold stream to block i (rewinding if it is past it) and read it. */
 static int
-wr_segment_reader_load_cold(struct wr_segment_reader *r, uint32_t i)
+wr_segment_reader_load_cold(struct wr_segment_reader *r, uint32_t ei)
 {
 	struct wr_lz4_stream *s = r->lz4;
+	uint32_t i = r->blocks[ei].block;
 	if (!s->started || s->next_block > i) {
 		wr_lz4_stream_rewind(s);
 		uint8_t hdr[WR_SEGMENT_HEADER_SIZE];
@@ -531,11 +568,12 @@ wr_segment_reader_load_cold(struct wr_segment_reader *r, uint32_t i)
 		s->next_block++;
 	}
 	/* The file may have changed since open: the block must be the one indexed. */
-	const struct wr_block_entry *e = &r->blocks[i];
-	uint64_t prev_chained = i ? r->blocks[i - 1].chained_checksum : 0;
-	uint64_t prev_last = i ? r->blocks[i - 1].last_event_id : 0;
+	const struct wr_block_entry *e = &r->blocks[ei];
+	uint64_t prev_chained = ei ? r->blocks[ei - 1].chained_checksum : 0;
+	uint64_t prev_last = ei ? r->blocks[ei - 1].last_event_id : 0;
 	uint64_t chained;
-	if (wr_block_verify(r->buf, i, prev_chained, prev_last, &chained) != WR_FAULT_NONE ||
+	if (wr_verify_block(r->buf, i, prev_chained, prev_last, e->resync, &chained) !=
+		    WR_FAULT_NONE ||
 	    chained != e->chained_checksum || r->buf->header.event_count != e->event_count ||
 	    r->buf->header.first_event_id != e->first_event_id) {
 		s->started = false;
@@ -553,7 +591,7 @@ wr_segment_reader_block(struct wr_segment_reader *r, uint32_t i, int *err)
 		return NULL;
 	}
 	if (!r->cold)
-		return (const struct wr_block *)(r->map + wr_block_offset(i));
+		return (const struct wr_block *)(r->map + wr_block_offset(r->blocks[i].block));
 	int rc = wr_segment_reader_load_cold(r, i);
 	if (rc < 0) {
 		*err = rc;
@@ -567,7 +605,7 @@ wr_segment_reader_next(struct wr_segment_reader *r, walrec_event_t *out)
 {
 	for (;;) {
 		if (r->cur_block >= r->valid_blocks)
-			return r->report.error;
+			return r->tolerant ? 0 : r->report.error;
 		if (!r->cur) {
 			int err;
 			r->cur = wr_segment_reader_block(r, r->cur_block, &err);

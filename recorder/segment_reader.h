@@ -16,9 +16,25 @@
  * blocks; an active header (crashed recorder, or a live one) is accepted
  * whatever its counts say, because only the blocks are authoritative then.
  *
- * Strict mode (the only mode so far) stops at the first fault. The blocks
- * before it stay readable: next() returns their events, then the fault as
+ * Strict mode (the default) stops at the first fault. The blocks before
+ * it stay readable: next() returns their events, then the fault as
  * -WALREC_ECORRUPT. The report says which segment, block and why.
+ *
+ * Tolerant mode (WR_SEGMENT_READER_TOLERANT) skips a block that fails
+ * verification, counts it (skipped_blocks) and goes on with the next one:
+ *   - id order: the next block must still start above the last id of the
+ *     last block that verified (the skipped block contributes nothing);
+ *   - chained checksum: the block after a skip can not be checked against
+ *     the chain (the skipped block's true chained value is unknown). It
+ *     must pass every other check, including its own block checksum over
+ *     its events; its stored chained_checksum is then taken as the chain's
+ *     new start and the following blocks are chained from it as usual;
+ *   - the walk still ends at the first never-written block; faults that
+ *     prevent reading further (a corrupt LZ4 frame, a read error) end it
+ *     too, and are left in the report;
+ *   - a closed header is compared only when nothing was skipped.
+ * The report keeps the first fault; next() returns 0 (not the fault) at
+ * the end. Without any fault both modes give the same result.
  *
  * Safety: whatever the file holds (truncated anywhere, flipped bytes,
  * zeros, random bytes, a huge size, an LZ4 frame that lies about its size
@@ -48,10 +64,7 @@ enum {
 	/* Treat the file as cold (LZ4) or hot regardless of its name. */
 	WR_SEGMENT_READER_COLD = 1u << 0,
 	WR_SEGMENT_READER_HOT = 1u << 1,
-	/*
-	 * Reserved for tolerant mode (skip a bad block, count it, go on);
-	 * not implemented yet: open() returns -EINVAL.
-	 */
+	/* Skip a block that fails verification, count it, go on (see above). */
 	WR_SEGMENT_READER_TOLERANT = 1u << 2,
 };
 
@@ -74,6 +87,8 @@ struct wr_block_entry {
 	uint64_t last_event_id;
 	uint64_t chained_checksum;
 	uint32_t event_count;
+	uint32_t block;            /* its block number in the segment */
+	bool resync;               /* first block after a skip: chain restarts here */
 };
 
 struct wr_lz4_stream; /* cold segments only; defined in segment_reader.c */
@@ -91,6 +106,8 @@ struct wr_segment_reader {
 	uint64_t event_count;      /* events in the valid blocks */
 	uint64_t first_event_id;   /* 0 when there are none */
 	uint64_t last_event_id;
+	bool tolerant;
+	uint32_t skipped_blocks;   /* tolerant: blocks that failed and were skipped */
 
 	/* read position: next() returns event cur_slot of block cur_block */
 	uint32_t cur_block;
@@ -157,7 +174,8 @@ int wr_segment_peek_header(const char *path, bool cold, struct wr_segment_header
 void wr_segment_reader_close(struct wr_segment_reader *r);
 
 /*
- * Load block i (< valid_blocks) and return it, or NULL with *err set
+ * Load indexed block i (< valid_blocks; blocks[i].block in the file, the
+ * same number unless blocks were skipped) and return it, or NULL with *err set
  * (-errno, or -WALREC_ECORRUPT if a cold file changed since open). For
  * readers that work a block at a time. The pointer is valid until the
  * next call that moves the reader.

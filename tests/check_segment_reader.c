@@ -406,7 +406,9 @@ START_TEST(test_segment_reader_zeros_random_empty)
 	ck_assert_int_eq(wr_segment_reader_open(&r, tpath("missing.wal"), 0), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(r.report.message, "open"));
 	ck_assert_int_eq(wr_segment_reader_open(&r, tpath("00000003.wal"),
-						WR_SEGMENT_READER_TOLERANT), -EINVAL);
+						WR_SEGMENT_READER_COLD | WR_SEGMENT_READER_HOT),
+			 -EINVAL);
+	ck_assert_int_eq(wr_segment_reader_open(&r, tpath("00000003.wal"), 1u << 7), -EINVAL);
 }
 END_TEST
 

@@ -70,3 +70,11 @@ TESTS += tests/cli_verify.sh
 EXTRA_DIST += tests/cli_verify.sh
 TESTS += tests/cli_record.sh
 EXTRA_DIST += tests/cli_record.sh
+
+# The public reader over a real log.
+if HAVE_CHECK
+WR_CHECKS += tests/check_reader
+tests_check_reader_SOURCES = tests/check_reader.c
+tests_check_reader_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_reader_LDADD = $(WR_TEST_LDADD)
+endif
