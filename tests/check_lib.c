@@ -124,52 +124,26 @@ START_TEST(test_lib_fs_durable_replace)
 }
 END_TEST
 
-static int
-fail_rename(const char *a, const char *b)
-{
-	(void)a;
-	(void)b;
-	errno = EXDEV;
-	return -1;
-}
-
-static int
-fail_fdatasync(int fd)
-{
-	(void)fd;
-	errno = EIO;
-	return -1;
-}
-
-static int short_writes;
-
-static ssize_t
-short_pwrite(int fd, const void *buf, size_t len, off_t off)
-{
-	short_writes++;
-	return wr_sys_libc.pwrite(fd, buf, len > 3 ? 3 : len, off);
-}
-
 START_TEST(test_lib_fs_replace_faults_keep_old_file)
 {
 	char buf[64];
 	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "old", 3), 0);
 
-	wr_sys.rename = fail_rename;
+	wr_sys.rename = wr_test_rename_exdev;
 	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "new", 3), -EXDEV);
 	ck_assert_str_eq((read_meta("f", buf, sizeof buf), buf), "old");
 	ck_assert_int_eq(read_meta("f.tmp", buf, sizeof buf), -1);
 	wr_sys_reset();
 
-	wr_sys.fdatasync = fail_fdatasync;
+	wr_sys.fdatasync = wr_test_fdatasync_eio;
 	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "new", 3), -EIO);
 	ck_assert_str_eq((read_meta("f", buf, sizeof buf), buf), "old");
 	wr_sys_reset();
 
-	short_writes = 0;
-	wr_sys.pwrite = short_pwrite;
+	wr_test_pwrite_calls = 0;
+	wr_sys.pwrite = wr_test_pwrite_short;
 	ck_assert_int_eq(wr_fs_durable_replace(dir, "f", "0123456789", 10), 0);
-	ck_assert_int_eq(short_writes, 4);
+	ck_assert_int_eq(wr_test_pwrite_calls, 4);
 	ck_assert_str_eq((read_meta("f", buf, sizeof buf), buf), "0123456789");
 }
 END_TEST

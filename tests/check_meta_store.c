@@ -194,40 +194,14 @@ START_TEST(test_meta_store_load_refuses_symlink_and_non_files)
 }
 END_TEST
 
-static int
-fail_rename(const char *a, const char *b)
-{
-	(void)a;
-	(void)b;
-	errno = EXDEV;
-	return -1;
-}
-
-static int
-fail_fdatasync(int fd)
-{
-	(void)fd;
-	errno = EIO;
-	return -1;
-}
-
-static int pwrite_calls;
-
 /* The first call writes 3 bytes, the second fails as a full disk would. */
 static ssize_t
 short_then_enospc_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	if (pwrite_calls++ == 0)
+	if (wr_test_pwrite_calls++ == 0)
 		return wr_sys_libc.pwrite(fd, buf, len > 3 ? 3 : len, off);
 	errno = ENOSPC;
 	return -1;
-}
-
-static ssize_t
-short_pwrite(int fd, const void *buf, size_t len, off_t off)
-{
-	pwrite_calls++;
-	return wr_sys_libc.pwrite(fd, buf, len > 3 ? 3 : len, off);
 }
 
 START_TEST(test_meta_store_flush_failure_keeps_old_file)
@@ -241,11 +215,11 @@ START_TEST(test_meta_store_flush_failure_keeps_old_file)
 					     "short write then ENOSPC" };
 	for (size_t i = 0; i < WR_ARRAY_SIZE(cases); i++) {
 		wr_sys_reset();
-		pwrite_calls = 0;
+		wr_test_pwrite_calls = 0;
 		if (i == 0)
-			wr_sys.rename = fail_rename;
+			wr_sys.rename = wr_test_rename_exdev;
 		else if (i == 1)
-			wr_sys.fdatasync = fail_fdatasync;
+			wr_sys.fdatasync = wr_test_fdatasync_eio;
 		else
 			wr_sys.pwrite = short_then_enospc_pwrite;
 		ck_assert_msg(!wr_meta_store_flush_to_disk(&store), "%s: flush succeeded",
@@ -257,14 +231,14 @@ START_TEST(test_meta_store_flush_failure_keeps_old_file)
 		meta_path(tmp, sizeof tmp, "wal.meta.tmp");
 		ck_assert_int_eq(wr_test_file_size(tmp), -1);
 	}
-	ck_assert_int_eq(pwrite_calls, 2);
+	ck_assert_int_eq(wr_test_pwrite_calls, 2);
 
 	/* short writes alone are retried to completion */
 	wr_sys_reset();
-	pwrite_calls = 0;
-	wr_sys.pwrite = short_pwrite;
+	wr_test_pwrite_calls = 0;
+	wr_sys.pwrite = wr_test_pwrite_short;
 	ck_assert(wr_meta_store_flush_to_disk(&store));
-	ck_assert_int_eq(pwrite_calls, 6); /* 16 bytes, 3 at a time */
+	ck_assert_int_eq(wr_test_pwrite_calls, 6); /* 16 bytes, 3 at a time */
 	ck_assert(!wr_meta_store_is_dirty(&store));
 	assert_file_holds(2, 16512, 200);
 #ifdef WR_TELEMETRY

@@ -685,14 +685,6 @@ START_TEST(test_recorder_torn_tail_cut)
 }
 END_TEST
 
-static ssize_t
-pwrite_enospc(int fd, const void *buf, size_t len, off_t off)
-{
-	(void)fd, (void)buf, (void)len, (void)off;
-	errno = ENOSPC;
-	return -1;
-}
-
 static int
 count_quarantined(void)
 {
@@ -727,7 +719,7 @@ START_TEST(test_recorder_damage_in_middle_kept_aside)
 	walrec_recorder_config_t cfg = small_config();
 	walrec_recorder_t *rec = NULL;
 	log_start();
-	wr_sys.pwrite = pwrite_enospc;
+	wr_sys.pwrite = wr_test_pwrite_enospc;
 	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -ENOSPC);
 	wr_sys_reset();
 	ck_assert_ptr_null(rec);

@@ -403,13 +403,6 @@ msync_eio(void *addr, size_t len, int flags)
 	return -1;
 }
 
-static int
-fdatasync_eio(int fd)
-{
-	errno = EIO;
-	return -1;
-}
-
 START_TEST(test_segment_writer_fault_injection)
 {
 	struct wr_segment_writer w;
@@ -434,7 +427,7 @@ START_TEST(test_segment_writer_fault_injection)
 	ck_assert_int_eq(wr_segment_writer_sync_sealed(&w), 0);
 	ck_assert_uint_eq(w.synced_end, wr_block_offset(1));
 
-	wr_sys.fdatasync = fdatasync_eio;
+	wr_sys.fdatasync = wr_test_fdatasync_eio;
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), -EIO);
 	ck_assert_ptr_null(w.base); /* released anyway */
 	wr_sys_reset();
@@ -706,14 +699,6 @@ START_TEST(test_segment_writer_torn_last_block_not_quarantined)
 }
 END_TEST
 
-static ssize_t
-pwrite_enospc(int fd, const void *buf, size_t len, off_t off)
-{
-	(void)fd, (void)buf, (void)len, (void)off;
-	errno = ENOSPC;
-	return -1;
-}
-
 /* Half of the first write lands, then the disk is full. */
 static ssize_t
 pwrite_short_then_enospc(int fd, const void *buf, size_t len, off_t off)
@@ -754,7 +739,7 @@ START_TEST(test_segment_writer_quarantine_copy_failure_cuts_nothing)
 	for (int k = 0; k < 4; k++) {
 		wr_sys_reset();
 		if (k == 0)
-			wr_sys.pwrite = pwrite_enospc;
+			wr_sys.pwrite = wr_test_pwrite_enospc;
 		else if (k == 1)
 			wr_sys.pwrite = pwrite_short_then_enospc;
 		else if (k == 2)

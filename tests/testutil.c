@@ -2,6 +2,7 @@
 /* Shared helpers for the Check suites. */
 #include <config.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/sys.h"
 #include "tests/testutil.h"
 
 char *
@@ -83,4 +85,38 @@ wr_test_write_file(const char *path, const void *data, size_t len)
 		return -1;
 	size_t n = fwrite(data, 1, len, f);
 	return (fclose(f) == 0 && n == len) ? 0 : -1;
+}
+
+int
+wr_test_rename_exdev(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	errno = EXDEV;
+	return -1;
+}
+
+int
+wr_test_fdatasync_eio(int fd)
+{
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+ssize_t
+wr_test_pwrite_enospc(int fd, const void *buf, size_t len, off_t off)
+{
+	(void)fd, (void)buf, (void)len, (void)off;
+	errno = ENOSPC;
+	return -1;
+}
+
+int wr_test_pwrite_calls;
+
+ssize_t
+wr_test_pwrite_short(int fd, const void *buf, size_t len, off_t off)
+{
+	wr_test_pwrite_calls++;
+	return wr_sys_libc.pwrite(fd, buf, len > 3 ? 3 : len, off);
 }

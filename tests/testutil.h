@@ -6,6 +6,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Define main() for a test program that runs one suite (CK_FORK as set by env). */
 #define WR_CHECK_MAIN(suite_fn)                                                 \
@@ -35,5 +36,16 @@ void *wr_test_read_file(const char *path, size_t *len);
 
 /* Write a whole file (create or truncate). 0 on success. */
 int wr_test_write_file(const char *path, const void *data, size_t len);
+
+/*
+ * Fault stubs for wr_sys entries (lib/sys.h): each fails the way its name
+ * says, or, for the short write, writes at most 3 bytes per call and
+ * counts the calls in wr_test_pwrite_calls (reset it before use).
+ */
+int wr_test_rename_exdev(const char *from, const char *to);
+int wr_test_fdatasync_eio(int fd);
+ssize_t wr_test_pwrite_enospc(int fd, const void *buf, size_t len, off_t off);
+extern int wr_test_pwrite_calls;
+ssize_t wr_test_pwrite_short(int fd, const void *buf, size_t len, off_t off);
 
 #endif
