@@ -259,6 +259,15 @@ wr_segment_writer_open_new(struct wr_segment_writer *w, const char *dir,
 	if (rc != 0)
 		goto out;
 	sw_prefault(w);
+	/*
+	 * The new name must be on stable storage before any event in the
+	 * file is reported durable: syncing the file's data does not make
+	 * its directory entry durable, and a power loss could otherwise drop
+	 * the whole segment with acknowledged events in it.
+	 */
+	rc = wr_fs_sync_dir(dir);
+	if (rc != 0)
+		goto out;
 
 	struct wr_segment_header h;
 	wr_segment_header_init(&h, segment_index, wr_clock_realtime_ns());
