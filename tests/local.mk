@@ -1,7 +1,8 @@
 # tests/: Check suites, run by 'make check' through Automake's parallel harness.
 if HAVE_CHECK
 noinst_LTLIBRARIES += libwrtest.la
-libwrtest_la_SOURCES = tests/testutil.c tests/testutil.h
+libwrtest_la_SOURCES = tests/testutil.c tests/testutil.h \
+	tests/logcheck.c tests/logcheck.h tests/powerloss.c tests/powerloss.h
 libwrtest_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 WR_TEST_LDADD = libwrtest.la libwalrec-internal.la $(CHECK_LIBS)
@@ -77,4 +78,20 @@ WR_CHECKS += tests/check_reader
 tests_check_reader_SOURCES = tests/check_reader.c
 tests_check_reader_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_reader_LDADD = $(WR_TEST_LDADD)
+endif
+
+# Power loss: crash images built from what was synced, recovered and checked.
+if HAVE_CHECK
+WR_CHECKS += tests/check_powerloss
+tests_check_powerloss_SOURCES = tests/check_powerloss.c
+tests_check_powerloss_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_powerloss_LDADD = $(WR_TEST_LDADD)
+endif
+
+# Crash loops: recorder and producer processes SIGKILLed at random instants.
+if HAVE_CHECK
+WR_CHECKS += tests/check_crash
+tests_check_crash_SOURCES = tests/check_crash.c
+tests_check_crash_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_crash_LDADD = $(WR_TEST_LDADD)
 endif
