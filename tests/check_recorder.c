@@ -81,6 +81,25 @@ log_has(const char *needle)
 	return r;
 }
 
+/* The captured line that holds needle ("" if none). */
+static const char *
+log_line(const char *needle)
+{
+	static char line[1024];
+	pthread_mutex_lock(&log_lock);
+	const char *p = strstr(log_buf, needle);
+	line[0] = '\0';
+	if (p) {
+		const char *a = p, *b = strchr(p, '\n');
+		while (a > log_buf && a[-1] != '\n')
+			a--;
+		size_t n = b ? (size_t)(b - a) : strlen(a);
+		snprintf(line, sizeof line, "%.*s", (int)n, a);
+	}
+	pthread_mutex_unlock(&log_lock);
+	return line;
+}
+
 /* ---- log verification ------------------------------------------------------ */
 
 struct seg_info {
@@ -436,6 +455,43 @@ START_TEST(test_recorder_reopen_continues_ids)
 	for (size_t i = 0; i < b.n; i++)
 		sum += b.seg[i].events;
 	ck_assert_uint_eq(sum, next - 1);
+}
+END_TEST
+
+/*
+ * Many hot segments found at open, listed in directory order (not index
+ * order): retention compresses every one beyond the limit, oldest first,
+ * and never loses or repeats one.
+ */
+START_TEST(test_recorder_retention_of_segments_found_at_open)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 0; /* keep everything hot */
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 4096 * 12 + 100, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	struct dir_info a;
+	verify_dir(dir, &a);
+	ck_assert_uint_ge(a.hot, 13);
+	ck_assert_uint_eq(a.cold, 0);
+
+	log_start();
+	cfg.max_hot_segments = 1;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	ck_assert_msg(!log_has("failed"), "retention: %s", log_line("failed"));
+	struct dir_info b;
+	verify_dir(dir, &b);
+	/* The one hot segment kept is the newest; every other one is cold. */
+	ck_assert_uint_eq(b.hot, 1);
+	ck_assert_uint_eq(b.cold, a.hot - 1);
+	ck_assert_uint_eq(b.seg[b.n - 1].index, a.seg[a.n - 1].index);
+	ck_assert(!b.seg[b.n - 1].cold);
+	ck_assert_uint_eq(dir_last_id(&b), next - 1);
 }
 END_TEST
 
@@ -1066,6 +1122,7 @@ recorder_suite(void)
 	tcase_add_test(core, test_recorder_config_limits);
 	tcase_add_test(core, test_recorder_rotation_compression_retention);
 	tcase_add_test(core, test_recorder_reopen_continues_ids);
+	tcase_add_test(core, test_recorder_retention_of_segments_found_at_open);
 	tcase_add_test(core, test_recorder_wait_durable_and_poll);
 	tcase_add_test(core, test_recorder_interval_makes_durable);
 	tcase_add_test(core, test_recorder_idle_uses_no_cpu);
