@@ -524,6 +524,7 @@ START_TEST(test_crash_kill_recorder_and_producers)
 		printf("iteration %" PRIu64 " (seed %" PRIu64 "): %d producers, %" PRIu64
 		       " recorder kills, %" PRIu64 " producer kills\n",
 		       i, s, it.nprod, it.kills_recorder, it.kills_producer);
+		fflush(stdout);
 		kr += it.kills_recorder;
 		kp += it.kills_producer;
 		for (int j = 0; j < it.nprod; j++)
