@@ -87,6 +87,8 @@ static struct {
 	unsigned nerr;
 } pl = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+static void pl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 pl_error(const char *fmt, ...)
 {

@@ -14,6 +14,7 @@
 #include <config.h>
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,7 @@ stop_channel(const char *name)
 	int fd;
 	if (wr_chan_map_open(&m, name, &fd, false) != 0)
 		return;
-	__atomic_store_n(&m.control->state, WR_CHAN_STOPPED, __ATOMIC_RELEASE);
+	atomic_store_explicit(&m.control->state, WR_CHAN_STOPPED, memory_order_release);
 	wr_chan_map_close(&m);
 	close(fd);
 }
