@@ -159,7 +159,9 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 
 	int err = 0;
 	uint32_t idle = 0;
-	while (!*stop) {
+	/* Set by a signal handler or another thread: an atomic load (relaxed,
+	 * nothing else is published through the flag). */
+	while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) {
 		ssize_t n = wr_channel_poll(d.ch, batch, drain_take, &d);
 		if (n < 0 && n != -ENOSPC) {
 			err = (int)n;
