@@ -958,8 +958,9 @@ START_TEST(test_recorder_enospc_backpressure_then_resume)
 	walrec_recorder_config_t cfg = small_config();
 	cfg.max_hot_segments = 0;
 	walrec_recorder_t *rec = NULL;
-	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	/* Stubs go in before the workers start: the table is read without locks. */
 	wr_sys.fallocate = fallocate_faulty;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1); /* quiet */
 	atomic_store(&fault_fallocate, 1);
 	uint64_t next = 1;
@@ -1011,12 +1012,12 @@ START_TEST(test_recorder_msync_eio_latched)
 {
 	walrec_recorder_config_t cfg = small_config();
 	walrec_recorder_t *rec = NULL;
+	wr_sys.msync = msync_faulty; /* before the workers start */
 	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	uint64_t next = 1;
 	append_n(rec, 100, &next);
 	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
 	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1);
-	wr_sys.msync = msync_faulty;
 	atomic_store(&fault_msync, 1);
 	append_n(rec, 100, &next);
 	ck_assert_int_eq(walrec_recorder_sync(rec), -EIO);
@@ -1044,6 +1045,7 @@ START_TEST(test_recorder_fdatasync_eio_at_segment_close_latched)
 {
 	walrec_recorder_config_t cfg = small_config();
 	walrec_recorder_t *rec = NULL;
+	wr_sys.fdatasync = fdatasync_faulty; /* before the workers start */
 	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1);
 	/* Let the preparer fill its queue first: the rotation must not wait. */
@@ -1055,7 +1057,6 @@ START_TEST(test_recorder_fdatasync_eio_at_segment_close_latched)
 			break;
 		usleep(2000);
 	}
-	wr_sys.fdatasync = fdatasync_faulty;
 	atomic_store(&fault_fdatasync, 1);
 	/* One rotation: the maintainer's close of segment 1 fails. */
 	walrec_event_t ev;
@@ -1256,23 +1257,29 @@ START_TEST(test_recorder_enospc_in_compression_retried)
 		usleep(5000);
 	ck_assert_msg(log_has("No space left on device; the segment stays uncompressed"), "%s",
 		      log_line("compressing"));
-	/* Nothing half-made is left, nothing is lost, the recorder goes on. */
-	ck_assert_uint_eq(count_suffix(WR_COLD_SUFFIX), 0);
-	ck_assert_uint_eq(count_suffix(".tmp"), 0);
+	/* The recorder goes on; nothing is lost. */
 	append_n(rec, 1000, &next);
 	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
 	walrec_recorder_state_t st;
 	walrec_recorder_meta_state(rec, &st);
 	ck_assert_int_eq(st.latched_error, 0);
 	ck_assert_uint_eq(st.durable_event_id, next - 1);
-	/* Space again: the retry compresses them. */
+	/* Closed while still full (its last retention pass fails too): nothing half-made left. */
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	ck_assert_uint_eq(count_suffix(WR_COLD_SUFFIX), 0);
+	ck_assert_uint_eq(count_suffix(".wal.lz4.tmp"), 0);
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ck_assert_uint_eq(dir_last_id(&di), next - 1);
+	/* Space again: compression catches up. */
 	atomic_store(&fault_lz4_enospc, 0);
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	ck_assert_msg(eventually(two_cold), "no compression after the disk freed up");
 	append_n(rec, 4096, &next);
 	ck_assert_int_eq(walrec_recorder_close(rec), 0);
 	walrec_recorder_destroy(rec);
 	wr_sys_reset();
-	struct dir_info di;
 	verify_dir(dir, &di); /* cold ones through the lz4 tool: identical to the .wal */
 	ck_assert_uint_ge(di.cold, 2);
 	ck_assert_uint_eq(dir_last_id(&di), next - 1);
@@ -1312,7 +1319,6 @@ START_TEST(test_recorder_wal_meta_short_write_and_rename_failure)
 		append_sync_pause(rec, &next, 60000);
 	ck_assert(log_has("wal.meta can not be replaced"));
 	ck_assert_uint_eq(meta_on_disk(), before);
-	ck_assert_uint_eq(count_suffix(".tmp"), 0);
 	walrec_recorder_state_t st;
 	walrec_recorder_meta_state(rec, &st);
 	ck_assert_int_eq(st.latched_error, 0);
@@ -1331,6 +1337,7 @@ START_TEST(test_recorder_wal_meta_short_write_and_rename_failure)
 	ck_assert_int_eq(walrec_recorder_close(rec), 0);
 	walrec_recorder_destroy(rec);
 	ck_assert_uint_eq(meta_on_disk(), next - 1);
+	ck_assert_uint_eq(count_suffix("wal.meta.tmp"), 0); /* failed attempts left nothing */
 }
 END_TEST
 
