@@ -123,3 +123,11 @@ check-valgrind: $(WR_VALGRIND_CHECKS)
 	done; exit $$fails
 EXTRA_DIST += tests/valgrind.supp
 .PHONY: check-soak check-valgrind
+
+# Hostile surroundings: symbolic links planted under the recorder's names, modes.
+if HAVE_CHECK
+WR_CHECKS += tests/check_security
+tests_check_security_SOURCES = tests/check_security.c
+tests_check_security_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_security_LDADD = $(WR_TEST_LDADD)
+endif
