@@ -125,7 +125,7 @@ rb_settle(walrec_recorder_t *rec)
 
 static int
 rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_bench_clock *clk,
-	uint64_t *ns, uint64_t *rotations, uint64_t *waits)
+	uint64_t *ns, uint64_t *rotations, uint64_t *waits, uint64_t *stage_waits)
 {
 	walrec_recorder_config_t cfg;
 	walrec_recorder_config_init(&cfg);
@@ -142,6 +142,7 @@ rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_ben
 	rb_settle(rec);
 	uint64_t rot0 = rec->metrics.manager.segment_rotation.count;
 	uint64_t wait0 = rec->metrics.manager.rotation_waits.value;
+	uint64_t stage0 = rec->metrics.manager.stage_waits.value;
 	walrec_event_t ev;
 	memset(&ev, 0, sizeof ev);
 	uint64_t ts = wr_clock_realtime_ns();
@@ -163,6 +164,7 @@ rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_ben
 	*ns = wr_clock_now_ns() - t0;
 	*rotations = rec->metrics.manager.segment_rotation.count - rot0;
 	*waits = rec->metrics.manager.rotation_waits.value - wait0;
+	*stage_waits = rec->metrics.manager.stage_waits.value - stage0;
 	if (rc != 0)
 		wr_tool_error("bench recorder", "append: %s", walrec_strerror(rc));
 	int crc = walrec_recorder_close(rec);
@@ -183,9 +185,10 @@ wr_bench_recorder(int argc, char **argv)
 	struct wr_bench_hist *hist = wr_xmalloc(sizeof *hist);
 	memset(hist, 0, sizeof *hist);
 	uint64_t ns_t = 0, ns_l = 0, rot_t = 0, rot_l = 0, wait_t = 0, wait_l = 0;
-	rc = rb_pass(&o, NULL, &clk, &ns_t, &rot_t, &wait_t);
+	uint64_t stage_t = 0, stage_l = 0;
+	rc = rb_pass(&o, NULL, &clk, &ns_t, &rot_t, &wait_t, &stage_t);
 	if (rc == 0)
-		rc = rb_pass(&o, hist, &clk, &ns_l, &rot_l, &wait_l);
+		rc = rb_pass(&o, hist, &clk, &ns_l, &rot_l, &wait_l, &stage_l);
 	wr_bench_clock_finish(&clk);
 	if (rc != 0) {
 		free(hist);
@@ -202,6 +205,10 @@ wr_bench_recorder(int argc, char **argv)
 			    "segment rotations (latency pass)");
 	wr_bench_result_add(&r, "rotation_waits_latency_pass", (double)wait_l,
 			    "rotations that waited for the preparer (latency pass)");
+	wr_bench_result_add(&r, "stage_waits", (double)stage_t,
+			    "appends that waited for the flusher (throughput pass)");
+	wr_bench_result_add(&r, "stage_waits_latency_pass", (double)stage_l,
+			    "appends that waited for the flusher (latency pass)");
 	wr_bench_result_add(&r, "blocks", o.blocks, "blocks per segment");
 	wr_bench_result_print(&r, o.json, stdout);
 	free(hist);
