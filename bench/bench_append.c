@@ -260,7 +260,7 @@ wr_bench_append(int argc, char **argv)
 
 	rc = wr_stage_init(&c.stage, WR_STAGE_DEFAULT_SLOTS, NULL, NULL, NULL, &c.stage_metrics);
 	if (rc == 0)
-		rc = wr_stage_start(&c.stage);
+		rc = wr_stage_start(&c.stage, 0);
 	if (rc != 0) {
 		wr_tool_error(CMD, "cannot set up the stage: %s", walrec_strerror(rc));
 		return WR_EXIT_USAGE;

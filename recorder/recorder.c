@@ -10,6 +10,7 @@
 
 #include "lib/log.h"
 #include "lib/metrics_out.h"
+#include "lib/thread.h"
 #include "recorder/recorder_impl.h"
 
 void
@@ -46,6 +47,22 @@ wr_recorder_config_check(const walrec_recorder_config_t *cfg)
 	if (cfg->sync_interval_us > WALREC_RECORDER_MAX_SYNC_INTERVAL_US) {
 		wr_log_error("recorder config: sync_interval_us %u is outside 0..%u",
 			     cfg->sync_interval_us, WALREC_RECORDER_MAX_SYNC_INTERVAL_US);
+		return -EINVAL;
+	}
+	if (wr_thread_check_mask(cfg->worker_cpus) != 0) {
+		wr_log_error("recorder config: worker_cpus 0x%llx names a CPU this machine does "
+			     "not have (bit n is CPU n; 0 for no pinning)",
+			     (unsigned long long)cfg->worker_cpus);
+		return -EINVAL;
+	}
+	if (cfg->stage_blocks != 0 &&
+	    (cfg->stage_blocks < WALREC_RECORDER_MIN_STAGE_BLOCKS ||
+	     cfg->stage_blocks > WALREC_RECORDER_MAX_STAGE_BLOCKS ||
+	     (cfg->stage_blocks & (cfg->stage_blocks - 1)) != 0)) {
+		wr_log_error("recorder config: stage_blocks %u is not a power of two in %u..%u "
+			     "(0: the default %u)",
+			     cfg->stage_blocks, WALREC_RECORDER_MIN_STAGE_BLOCKS,
+			     WALREC_RECORDER_MAX_STAGE_BLOCKS, WR_STAGE_DEFAULT_SLOTS);
 		return -EINVAL;
 	}
 	if (cfg->prefix && (strlen(cfg->prefix) > WALREC_RECORDER_MAX_PREFIX ||
@@ -107,6 +124,7 @@ walrec_recorder_open(walrec_recorder_t **out, const char *dir,
 		return rc;
 	}
 	struct wr_manager_config mc = { .num_blocks = cfg.num_blocks, .prefix = cfg.prefix,
+					.stage_slots = cfg.stage_blocks,
 					.stage_metrics = &mx->flusher };
 	rc = wr_manager_init(&r->manager, dir, &mc, &r->meta, &mx->manager, &mx->writer);
 	if (rc != 0) {
@@ -145,13 +163,14 @@ walrec_recorder_open(walrec_recorder_t **out, const char *dir,
 		goto fail;
 	}
 
-	rc = wr_stage_start(&m->stage);
+	uint64_t cpus = cfg.worker_cpus;
+	rc = wr_stage_start(&m->stage, cpus);
 	if (rc == 0)
-		rc = wr_segment_preparer_start(&r->preparer);
+		rc = wr_segment_preparer_start(&r->preparer, cpus);
 	if (rc == 0)
-		rc = wr_segment_maintainer_start(&r->maintainer, m->active_index_at_open);
+		rc = wr_segment_maintainer_start(&r->maintainer, m->active_index_at_open, cpus);
 	if (rc == 0)
-		rc = wr_meta_coordinator_start(&r->coordinator);
+		rc = wr_meta_coordinator_start(&r->coordinator, cpus);
 	if (rc != 0) {
 		wr_meta_coordinator_stop(&r->coordinator);
 		wr_segment_preparer_stop(&r->preparer);

@@ -16,6 +16,7 @@
 #include "lib/log.h"
 #include "lib/metrics_out.h"
 #include "lib/sys.h"
+#include "lib/thread.h"
 #include "recorder/segment_writer.h"
 #include "recorder/stage.h"
 
@@ -313,7 +314,6 @@ static void *
 stage_main(void *arg)
 {
 	struct wr_stage *st = arg;
-	pthread_setname_np(pthread_self(), "walrec-flush");
 	uint64_t idle_since = 0;
 	for (;;) {
 		int n = wr_stage_flush(st);
@@ -351,12 +351,12 @@ stage_main(void *arg)
 }
 
 int
-wr_stage_start(struct wr_stage *st)
+wr_stage_start(struct wr_stage *st, uint64_t cpu_mask)
 {
 	st->stop = false;
-	int rc = pthread_create(&st->thread, NULL, stage_main, st);
+	int rc = wr_thread_start(&st->thread, "walrec-flush", cpu_mask, stage_main, st);
 	if (rc != 0)
-		return -rc;
+		return rc;
 	st->started = true;
 	return 0;
 }

@@ -193,8 +193,8 @@ void wr_stage_forget(struct wr_stage *st, struct wr_segment_writer *w);
  */
 int64_t wr_stage_condition(struct wr_stage *st);
 
-/* Start / stop the flusher thread (named "walrec-flush"). */
-int wr_stage_start(struct wr_stage *st);
+/* Start / stop the flusher thread ("walrec-flush", on cpu_mask: see lib/thread.h). */
+int wr_stage_start(struct wr_stage *st, uint64_t cpu_mask);
 void wr_stage_stop(struct wr_stage *st);
 
 struct wr_out;

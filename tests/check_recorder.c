@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,9 +298,68 @@ START_TEST(test_recorder_config_limits)
 	cfg.prefix = "a/b";
 	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
 	ck_assert(log_has("prefix"));
+	static const uint32_t bad_stage[] = { 2, 3, 1000, 131072 };
+	for (size_t i = 0; i < WR_ARRAY_SIZE(bad_stage); i++) {
+		walrec_recorder_config_init(&cfg);
+		cfg.stage_blocks = bad_stage[i];
+		ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
+		ck_assert(log_has("stage_blocks"));
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	if (ncpu > 0 && ncpu < 64) {
+		walrec_recorder_config_init(&cfg);
+		cfg.worker_cpus = (uint64_t)1 << ncpu; /* a CPU that does not exist */
+		ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
+		ck_assert(log_has("worker_cpus"));
+	}
 	ck_assert_ptr_null(rec);
 	ck_assert_int_eq(walrec_recorder_close(NULL), 0);
 	walrec_recorder_destroy(NULL);
+}
+END_TEST
+
+/* The background threads carry their names and stay on worker_cpus. */
+START_TEST(test_recorder_worker_threads_named_and_pinned)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.worker_cpus = 1; /* CPU 0 */
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	static const char *names[] = { "walrec-flush", "walrec-coord", "walrec-prep",
+				       "walrec-maint" };
+	int found = 0;
+	DIR *d = opendir("/proc/self/task");
+	ck_assert_ptr_nonnull(d);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[300], comm[64] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(comm, sizeof comm, f) == NULL)
+			comm[0] = '\0';
+		fclose(f);
+		comm[strcspn(comm, "\n")] = '\0';
+		for (size_t i = 0; i < WR_ARRAY_SIZE(names); i++) {
+			if (strcmp(comm, names[i]) != 0)
+				continue;
+			found |= 1 << i;
+			cpu_set_t set;
+			ck_assert_int_eq(sched_getaffinity((pid_t)atoi(de->d_name), sizeof set, &set), 0);
+			ck_assert_int_eq(CPU_COUNT(&set), 1);
+			ck_assert(CPU_ISSET(0, &set));
+		}
+	}
+	closedir(d);
+	ck_assert_int_eq(found, 15);
+	uint64_t next = 1;
+	append_n(rec, 1000, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
 }
 END_TEST
 
@@ -1101,6 +1161,7 @@ recorder_suite(void)
 	tcase_add_checked_fixture(core, setup_dir, teardown_dir);
 	tcase_set_timeout(core, 60);
 	tcase_add_test(core, test_recorder_config_limits);
+	tcase_add_test(core, test_recorder_worker_threads_named_and_pinned);
 	tcase_add_test(core, test_recorder_rotation_compression_retention);
 	tcase_add_test(core, test_recorder_reopen_continues_ids);
 	tcase_add_test(core, test_recorder_wait_durable_and_poll);

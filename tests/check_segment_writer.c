@@ -1146,7 +1146,7 @@ END_TEST
 /* The flusher thread writes everything, across two writers sharing the stage. */
 START_TEST(test_segment_writer_stage_flusher_thread)
 {
-	ck_assert_int_eq(wr_stage_start(&stage), 0);
+	ck_assert_int_eq(wr_stage_start(&stage, 0), 0);
 	struct wr_segment_writer a, b;
 	ck_assert_int_eq(open_new(&a, NULL, 1, 100, NULL), 0);
 	append_waiting(&a, 1, 100 * 256); /* a full segment, more blocks than buffers */
