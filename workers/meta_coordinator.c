@@ -8,6 +8,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/metrics_out.h"
+#include "lib/thread.h"
 #include "recorder/manager.h"
 #include "workers/meta_coordinator.h"
 #include "workers/segment_maintainer.h"
@@ -276,11 +277,11 @@ coord_main(void *arg)
 }
 
 int
-wr_meta_coordinator_start(struct wr_meta_coordinator *c)
+wr_meta_coordinator_start(struct wr_meta_coordinator *c, uint64_t cpu_mask)
 {
-	int rc = pthread_create(&c->thread, NULL, coord_main, c);
+	int rc = wr_thread_start(&c->thread, "walrec-coord", cpu_mask, coord_main, c);
 	if (rc != 0)
-		return -rc;
+		return rc;
 	c->started = true;
 	return 0;
 }

@@ -69,7 +69,8 @@ int wr_meta_coordinator_init(struct wr_meta_coordinator *c, const char *dir,
 			     struct wr_meta_store_metrics *meta_metrics,
 			     struct wr_meta_coordinator_metrics *metrics);
 
-int wr_meta_coordinator_start(struct wr_meta_coordinator *c);
+/* Start the thread ("walrec-coord", on cpu_mask: see lib/thread.h). 0 or -errno. */
+int wr_meta_coordinator_start(struct wr_meta_coordinator *c, uint64_t cpu_mask);
 
 /* Ask for a round soon (owner after an idle spell or a requested seal; maintainer). */
 void wr_meta_coordinator_kick(struct wr_meta_coordinator *c);
