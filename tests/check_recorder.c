@@ -979,8 +979,9 @@ START_TEST(test_recorder_enospc_backpressure_then_resume)
 	walrec_recorder_config_t cfg = small_config();
 	cfg.max_hot_segments = 0;
 	walrec_recorder_t *rec = NULL;
-	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	/* Swapped before the threads start; the flag toggles the fault. */
 	wr_sys.fallocate = fallocate_faulty;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1); /* quiet */
 	atomic_store(&fault_fallocate, 1);
 	uint64_t next = 1;
@@ -1085,6 +1086,8 @@ START_TEST(test_recorder_fdatasync_eio_at_segment_close_latched)
 {
 	walrec_recorder_config_t cfg = small_config();
 	walrec_recorder_t *rec = NULL;
+	/* Swapped before the threads start; the flag toggles the fault. */
+	wr_sys.fdatasync = fdatasync_faulty;
 	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1);
 	/* Let the preparer fill its queue first: the rotation must not wait. */
@@ -1096,7 +1099,6 @@ START_TEST(test_recorder_fdatasync_eio_at_segment_close_latched)
 			break;
 		usleep(2000);
 	}
-	wr_sys.fdatasync = fdatasync_faulty;
 	atomic_store(&fault_fdatasync, 1);
 	/* One rotation: the maintainer's close of segment 1 fails. */
 	walrec_event_t ev;
