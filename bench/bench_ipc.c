@@ -276,8 +276,9 @@ ipc_on_running(void *arg, const struct wr_channel *ch, uint64_t resumed_from)
 }
 
 static void
-ipc_on_appended(void *arg, const walrec_event_t *ev)
+ipc_on_appended(void *arg, const walrec_event_t *ev, uint64_t id)
 {
+	(void)id;
 	struct ipc_run *r = arg;
 	uint64_t stamp, timed;
 	memcpy(&stamp, ev->payload + 16, sizeof stamp);

@@ -21,7 +21,7 @@ struct drain {
 	struct wr_channel *ch;
 	uint64_t events;
 	uint64_t last_id; /* the recorder's last assigned id, as the channel follows it */
-	void (*on_appended)(void *arg, const walrec_event_t *ev);
+	void (*on_appended)(void *arg, const walrec_event_t *slot, uint64_t id);
 	void *arg;
 };
 
@@ -43,10 +43,10 @@ drain_take(void *arg, uint32_t producer, const walrec_event_t *slot, uint64_t id
 {
 	(void)producer;
 	struct drain *d = arg;
-	walrec_event_t ev;
-	memcpy(&ev, slot, sizeof ev); /* shared memory: copy once, use the copy */
 	uint64_t got = 0;
-	int rc = walrec_recorder_append(d->rec, &ev, &got);
+	/* The append copies the slot once (shared memory: the producer could
+	 * still scribble on it) and works on the copy. */
+	int rc = wr_manager_append(&d->rec->manager, slot, &got);
 	if (rc < 0)
 		return rc;
 	if (got != id) {
@@ -55,10 +55,8 @@ drain_take(void *arg, uint32_t producer, const walrec_event_t *slot, uint64_t id
 		return -WALREC_ECORRUPT;
 	}
 	d->events++;
-	if (d->on_appended) {
-		ev.event_id = got;
-		d->on_appended(d->arg, &ev);
-	}
+	if (d->on_appended)
+		d->on_appended(d->arg, slot, got);
 	return 0;
 }
 

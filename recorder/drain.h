@@ -26,8 +26,12 @@ struct wr_drain_options {
 	bool busy_poll;
 	/* Called once the channel is running (e.g. to announce readiness); may be NULL. */
 	void (*on_running)(void *arg, const struct wr_channel *ch, uint64_t resumed_from);
-	/* Called after each event is appended (measurements); may be NULL. */
-	void (*on_appended)(void *arg, const walrec_event_t *ev);
+	/*
+	 * Called after each event is appended, with its ring slot (shared
+	 * memory, still the producer's content) and the id it got
+	 * (measurements); may be NULL.
+	 */
+	void (*on_appended)(void *arg, const walrec_event_t *slot, uint64_t id);
 	void *arg;
 };
 
