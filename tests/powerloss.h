@@ -17,7 +17,8 @@
  *     (a journaling file system commits them in order).
  *
  * While the simulator runs, every sync call returns success at once
- * without reaching the disk (the simulator is the disk); other calls run.
+ * without reaching the disk (the simulator is the disk); sync_file_range,
+ * which is never a durability point, does nothing; other calls run.
  * Data written through a shared mapping or pwrite/write is picked up when
  * the crash image is built, by reading the files. Calls that name a file
  * outside the watched directory pass through (and their syncs are free too).

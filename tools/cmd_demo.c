@@ -148,7 +148,7 @@ demo_run(struct demo *d, char *tmp)
 		return WR_EXIT_FAIL;
 	}
 	if (demo_wait_ready(d) != 1) {
-		__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED); /* read by the drain thread */
+		__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED);
 		pthread_join(thread, NULL);
 		wr_tool_error("demo", "the recorder did not start: %s", walrec_strerror(d->rc));
 		return WR_EXIT_FAIL;

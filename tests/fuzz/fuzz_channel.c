@@ -3,7 +3,8 @@
  * Fuzz target: the shared-memory channel as an untrusted mapping. The
  * input becomes a channel object: its first bytes are the control page,
  * table, cursors, durable, meta and wake regions (as many as the input
- * has), and any bytes after the wake region go to the start of the rings.
+ * has), and any bytes after the wake region go to the start of the rings
+ * and on into the take logs that follow them.
  * When the control page's limits are valid the object has the size their
  * layout needs (so validation can pass), else 4096 bytes. Then everyone who
  * maps a channel goes over it: a producer (attach, try_append,
@@ -29,18 +30,20 @@
 #define OBJ_MAX (4u << 20)
 
 struct take {
-	uint64_t next;
+	uint64_t expect; /* the id the next take must be given */
 	uint64_t taken;
 };
 
 static int
-take(void *arg, uint32_t producer, walrec_event_t *slot)
+take(void *arg, uint32_t producer, const walrec_event_t *slot, uint64_t event_id)
 {
 	(void)producer;
 	struct take *t = arg;
 	walrec_event_t ev;
 	memcpy(&ev, slot, sizeof ev);
-	wr_channel_slot_assign(slot, ++t->next);
+	/* Ids are consecutive from the caller's last one, whatever the mapping holds. */
+	WR_FUZZ_ASSERT(event_id == t->expect);
+	t->expect++;
 	t->taken++;
 	return 0;
 }
@@ -135,14 +138,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&sealed, data + size - 8, 8);
 		sealed %= 1u << 20;
 		if (wr_channel_resume(ch, sealed) == 0) {
-			struct take t = { .next = sealed };
+			uint64_t last = sealed;
+			struct take t = { .expect = sealed + 1 };
 			for (int i = 0; i < 4; i++) {
-				ssize_t n = wr_channel_poll(ch, 64, take, &t);
+				ssize_t n = wr_channel_poll(ch, 64, &last, take, &t);
 				if (n < 0)
 					break;
-				wr_channel_release_sealed(ch, t.next);
-				wr_channel_publish_durable(ch, t.next);
-				wr_channel_publish_meta(ch, 1, 64, t.next, t.next);
+				WR_FUZZ_ASSERT(last == t.expect - 1);
+				wr_channel_durable_wanted(ch);
+				wr_channel_release_sealed(ch, last);
+				wr_channel_publish_durable(ch, last);
+				wr_channel_publish_meta(ch, 1, 64, last, last);
 			}
 			WR_FUZZ_ASSERT(t.taken <= 4 * 64);
 			wr_channel_reclaim(ch);

@@ -20,6 +20,7 @@
 #include "recorder/format.h"
 #include "recorder/segment_reader.h"
 #include "recorder/segment_writer.h"
+#include "recorder/stage.h"
 #include "tests/fuzz/fuzz.h"
 
 /* Read every event; returns how many, or -1 when the reader did not open. */
@@ -85,15 +86,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	WR_FUZZ_ASSERT(tolerant >= strict);
 	wr_fuzz_read_dir(dir);
 
-	/* Recovery: walk, cut (maybe copying aside first), then append one. */
+	/* Recovery: walk, cut (maybe copying aside first), then append one and seal it. */
+	static struct wr_stage stage;
+	static bool stage_ready;
+	if (!stage_ready && wr_stage_init(&stage, WR_STAGE_MIN_SLOTS, NULL, NULL, NULL, NULL) != 0)
+		return 0;
+	stage_ready = true;
 	struct wr_segment_writer w;
 	struct wr_segment_recovery rec;
 	if (wr_segment_writer_open_existing(&w, path, NULL, &rec) == 0) {
+		wr_segment_writer_start(&w, &stage);
 		walrec_event_t ev;
 		memset(&ev, 0, sizeof ev);
 		ev.event_id = w.last_event_id + 1;
 		int arc = wr_segment_writer_append(&w, &ev);
 		WR_FUZZ_ASSERT(arc == 0 || arc == -ENOSPC);
+		wr_segment_writer_seal(&w);
+		WR_FUZZ_ASSERT(wr_stage_flush(&stage) >= 0);
 		wr_segment_writer_close(&w, true);
 		/* What recovery leaves verifies whole, and keeps what verified before. */
 		struct wr_segment_reader r;

@@ -90,22 +90,20 @@ meta_seed(const char *out, const char *name, uint32_t seg, uint64_t off, uint64_
 }
 
 static int
-take_assign(void *arg, uint32_t producer, walrec_event_t *slot)
+take_any(void *arg, uint32_t producer, const walrec_event_t *slot, uint64_t event_id)
 {
-	(void)producer;
-	uint64_t *next = arg;
-	wr_channel_slot_assign(slot, ++*next);
+	(void)arg, (void)producer, (void)slot, (void)event_id;
 	return 0;
 }
 
-/* The channel's metadata regions, then its rings (the fuzz target's input layout). */
+/* The channel's metadata regions, then its rings and take logs (the fuzz target's input layout). */
 static void
 channel_seed(const char *out, const char *name, struct wr_channel *ch)
 {
 	const struct wr_chan_map *m = wr_channel_map(ch);
 	const struct wr_chan_region *r = m->layout.regions;
 	size_t meta = (size_t)(r[WR_CHAN_R_WAKE].off + WR_CHAN_WAKE_SIZE);
-	size_t rings = (size_t)r[WR_CHAN_R_RINGS].size;
+	size_t rings = (size_t)(m->layout.total_size - r[WR_CHAN_R_RINGS].off);
 	uint8_t *b = malloc(meta + rings);
 	if (!b)
 		die("malloc");
@@ -123,6 +121,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	const char *out = argv[1];
+	if (mkdir(out, 0755) != 0 && errno != EEXIST)
+		die(out);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/walrec-seeds-XXXXXX");
 	if (!mkdtemp(tmpdir))
 		die("mkdtemp");
@@ -176,8 +176,8 @@ main(int argc, char **argv)
 	for (int i = 0; i < 5; i++)
 		walrec_producer_try_append(p, payload);
 	channel_seed(out, "five-appended", ch);
-	uint64_t next = 100;
-	wr_channel_poll(ch, 3, take_assign, &next);
+	uint64_t last = 100;
+	wr_channel_poll(ch, 3, &last, take_any, NULL);
 	wr_channel_release_sealed(ch, 101);
 	wr_channel_publish_durable(ch, 101);
 	wr_channel_publish_meta(ch, 1, (uint32_t)wr_block_offset(1), 101, 101);
