@@ -133,3 +133,9 @@ tests_check_security_SOURCES = tests/check_security.c
 tests_check_security_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_security_LDADD = $(WR_TEST_LDADD)
 endif
+
+# The append hot path: no system call (ptrace), lock or allocation (interposed).
+check_PROGRAMS += tests/check_hotpath
+TESTS += tests/check_hotpath
+tests_check_hotpath_SOURCES = tests/check_hotpath.c
+tests_check_hotpath_LDADD = libwalrec-internal.la
