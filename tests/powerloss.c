@@ -341,7 +341,8 @@ obj_current(int obj, struct pl_buf *out)
 	out->p = malloc(src->n ? src->n : 1);
 	if (!out->p)
 		return -ENOMEM;
-	memcpy(out->p, src->p, src->n);
+	if (src->n > 0)
+		memcpy(out->p, src->p, src->n);
 	out->n = src->n;
 	return 0;
 }
@@ -837,8 +838,10 @@ pl_msync(void *addr, size_t len, int flags)
 			struct pl_buf neu = { malloc(size ? size : 1), size };
 			if (neu.p) {
 				memset(neu.p, 0, size);
-				memcpy(neu.p, o->dur.p, o->dur.n < size ? o->dur.n : size);
-				memcpy(neu.p + off, addr, n);
+				if (o->dur.n > 0)
+					memcpy(neu.p, o->dur.p, o->dur.n < size ? o->dur.n : size);
+				if (n > 0)
+					memcpy(neu.p + off, addr, n);
 				pl_set_durable(o, &neu, "msync");
 			}
 		}
