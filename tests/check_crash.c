@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,12 +58,6 @@ env_u64(const char *name, uint64_t def)
 {
 	const char *v = getenv(name);
 	return v && *v ? strtoull(v, NULL, 0) : def;
-}
-
-static void
-log_discard(void *arg, int level, const char *msg)
-{
-	(void)arg, (void)level, (void)msg;
 }
 
 /* ---- what the children leave for the harness (shared, survives SIGKILL) ---- */
@@ -159,7 +152,7 @@ static void
 producer_child(const char *chan, int j)
 {
 	struct shared_prod *sp = &sh->prod[j];
-	walrec_log_set_handler(log_discard, NULL, WALREC_LOG_ERROR); /* attach retries are expected */
+	walrec_log_set_handler(wr_test_log_discard, NULL, WALREC_LOG_ERROR); /* attach retries are expected */
 	walrec_producer_t *p = NULL;
 	uint64_t deadline = wr_clock_now_ns() + 30000000000ull;
 	int rc;
@@ -210,25 +203,10 @@ struct iter {
 	uint64_t kills_recorder, kills_producer;
 };
 
-static char why_buf[2048];
-
-static const char *
-fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static const char *
-fmt(const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	vsnprintf(why_buf, sizeof why_buf, f, ap);
-	va_end(ap);
-	return why_buf;
-}
-
 #define ITER_FAIL(it, ...)                                                                 \
 	ck_abort_msg("iteration %d (seed %" PRIu64 ", replay one: WALREC_TEST_SEED=%" PRIu64    \
 		     " WALREC_CRASH_ITERATIONS=1): %s",                                          \
-		     (it)->n, (it)->seed, (it)->seed, fmt(__VA_ARGS__))
+		     (it)->n, (it)->seed, (it)->seed, wr_test_fmt(__VA_ARGS__))
 
 static pid_t
 start_recorder(struct iter *it)
@@ -390,7 +368,7 @@ entries_free(struct iter *it)
 {
 	struct wr_chan_map m;
 	int fd;
-	walrec_log_set_handler(log_discard, NULL, WALREC_LOG_ERROR);
+	walrec_log_set_handler(wr_test_log_discard, NULL, WALREC_LOG_ERROR);
 	int rc = wr_chan_map_open(&m, it->chan, &fd, false);
 	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR);
 	if (rc != 0)

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,17 +37,11 @@
 static char *base;
 
 static void
-log_discard(void *arg, int level, const char *msg)
-{
-	(void)arg, (void)level, (void)msg;
-}
-
-static void
 setup_dir(void)
 {
 	base = wr_test_mkdtemp();
 	/* Quiet: recovery logs every cut and every scan, by design. */
-	walrec_log_set_handler(log_discard, NULL, WALREC_LOG_ERROR);
+	walrec_log_set_handler(wr_test_log_discard, NULL, WALREC_LOG_ERROR);
 }
 
 static void
@@ -176,22 +169,7 @@ set_rec(struct run *r, walrec_recorder_t *rec)
 		     ", %u/%u dir ops, %u dirty pages, %u new, %u torn, %u new sizes): %s",         \
 		     (r)->seed, (r)->epoch, (c)->seq, (c)->where, (c)->durable_id,                  \
 		     (c)->dirops_applied, (c)->dirops_pending, (c)->pages_dirty, (c)->pages_new,   \
-		     (c)->pages_torn, (c)->sizes_new, msg_fmt(__VA_ARGS__))
-
-static char msg_buf[2048];
-
-static const char *
-msg_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static const char *
-msg_fmt(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg_buf, sizeof msg_buf, fmt, ap);
-	va_end(ap);
-	return msg_buf;
-}
+		     (c)->pages_torn, (c)->sizes_new, wr_test_fmt(__VA_ARGS__))
 
 /*
  * Recover one crash image and check it:

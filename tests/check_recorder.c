@@ -1287,6 +1287,15 @@ install_faults(void)
 	wr_sys.unlink = unlink_faults;
 }
 
+/* Wait (at most 10 s) for a log line holding needle. */
+static void
+wait_log(const char *needle)
+{
+	uint64_t deadline = wr_clock_now_ns() + 10000000000ull;
+	while (!log_has(needle) && wr_clock_now_ns() < deadline)
+		usleep(5000);
+}
+
 /* Files in dir whose name ends with suffix. */
 static unsigned
 count_suffix(const char *suffix)
@@ -1356,9 +1365,7 @@ START_TEST(test_recorder_enospc_in_compression_retried)
 	uint64_t next = 1;
 	append_n(rec, 4096 * 4, &next);
 	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
-	uint64_t deadline = wr_clock_now_ns() + 10000000000ull;
-	while (!log_has("compressing") && wr_clock_now_ns() < deadline)
-		usleep(5000);
+	wait_log("compressing");
 	ck_assert_msg(log_has("No space left on device; the segment stays uncompressed"), "%s",
 		      log_line("compressing"));
 	/* The recorder goes on; nothing is lost. */
@@ -1480,9 +1487,7 @@ START_TEST(test_recorder_retention_unlink_failure_retried)
 	uint64_t next = 1;
 	append_n(rec, 4096 * 5, &next);
 	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
-	uint64_t deadline = wr_clock_now_ns() + 10000000000ull;
-	while (!log_has("unlink") && wr_clock_now_ns() < deadline)
-		usleep(5000);
+	wait_log("unlink");
 	ck_assert_msg(log_has("Permission denied"), "%s", log_line("unlink"));
 	/* Reported and left: the recorder goes on, everything stays readable. */
 	append_n(rec, 2000, &next);
