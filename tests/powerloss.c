@@ -968,6 +968,10 @@ wr_pl_start(const char *dir, const char *scratch, uint64_t seed)
 	pl.rng = seed;
 	pl.p = 0;
 	pl.max_queued = 0;
+	/* A new watch: what an earlier one found was reported by wr_pl_errors. */
+	pl.errlen = 0;
+	pl.errors[0] = '\0';
+	pl.nerr = 0;
 	pl.on = true;
 	pl_trace = getenv("WALREC_PL_TRACE") != NULL;
 	/* What is there now is taken as durable. */

@@ -67,7 +67,8 @@ typedef uint64_t (*wr_pl_durable_fn)(void *arg);
 /*
  * Watch dir (an existing directory): its current content is taken as
  * durable. Crash directories go under scratch (existing). Installs the
- * hooks into wr_sys. Returns 0 or -errno.
+ * hooks into wr_sys and clears the errors of an earlier watch (read them
+ * with wr_pl_errors before). Returns 0 or -errno.
  */
 int wr_pl_start(const char *dir, const char *scratch, uint64_t seed);
 
