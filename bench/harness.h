@@ -24,6 +24,12 @@ struct wr_bench_scenario {
 int wr_bench_append(int argc, char **argv);
 int wr_bench_recorder(int argc, char **argv);
 int wr_bench_durable(int argc, char **argv);
+int wr_bench_peers(int argc, char **argv);
+int wr_bench_idle(int argc, char **argv);
+
+struct walrec_recorder;
+/* Wait (at most 5 s) until the recorder's preparer queue is full, as in a recorder that has been running. */
+void wr_bench_recorder_settle(struct walrec_recorder *rec);
 
 /* ---- clock ---------------------------------------------------------------- */
 
