@@ -22,3 +22,5 @@ endif
 noinst_PROGRAMS += bench/bench_channel_append
 bench_bench_channel_append_SOURCES = bench/channel_append.c
 bench_bench_channel_append_LDADD = libwalrec-internal.la
+TESTS += tests/bench_smoke.sh
+EXTRA_DIST += tests/bench_smoke.sh
