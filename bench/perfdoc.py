@@ -225,6 +225,46 @@ class Doc:
             head += ["K=%d events/s" % k, "K=%d ack p50" % k]
         return table(head, rows)
 
+    def _targets(self, items):
+        """items: (text, value or None, ok(value)); one line saying which are met."""
+        parts = []
+        for text, v, ok in items:
+            if v is None:
+                parts.append("%s (not measured)" % text)
+            else:
+                parts.append("%s (%s)" % (text, "met" if ok(v) else "**not met**"))
+        return "Targets, judged on the medians above: " + "; ".join(parts) + "."
+
+    def APPEND_TARGETS(self):
+        rs = runs(self.results, "append")
+        g = lambda k: med([r.get(k) for r in rs]) if rs else None
+        return self._targets([
+            (">= 35 M events/s", g("events_per_s"), lambda v: v >= 35e6),
+            ("p50 <= 20 ns", g("p50_ns"), lambda v: v <= 20),
+            ("p99.9 <= 250 ns", g("p999_ns"), lambda v: v <= 250)])
+
+    def RECORDER_TARGETS(self):
+        rs = runs(self.results, "recorder")
+        g = lambda k: med([r.get(k) for r in rs]) if rs else None
+        return self._targets([
+            (">= 30 M events/s", g("events_per_s"), lambda v: v >= 30e6),
+            ("p99.99 <= 5 µs", g("p9999_ns"), lambda v: v <= 5e3),
+            ("max <= 200 µs", g("max_ns"), lambda v: v <= 200e3)])
+
+    def DURABLE_TARGETS(self):
+        rs = runs(self.results, "durable")
+        base = med([r.get("baseline_fdatasync_p50_ns") for r in rs]) if rs else None
+
+        def k(n, key):
+            vals = [x[key] for r in rs for x in r["results"] if x["k"] == n]
+            return med(vals) if vals else None
+        k1 = k(1, "ack_p50_ns") if rs else None
+        return self._targets([
+            ("K=1 ack p50 <= 1.5× the baseline", (k1 / base) if k1 and base else None,
+             lambda v: v <= 1.5),
+            ("K=256 >= 1 M events/s", k(256, "events_per_s") if rs else None,
+             lambda v: v >= 1e6)])
+
     def _ipc_points(self):
         """{producers: [run objects]} from ipc.pP.N.json (or one file with a results list)."""
         pts = {}
