@@ -8,3 +8,4 @@ EXTRA_DIST += docs/format.md
 EXTRA_DIST += docs/channel.md
 EXTRA_DIST += docs/reader.md
 EXTRA_DIST += docs/plots
+EXTRA_DIST += docs/operations.md
