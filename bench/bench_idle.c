@@ -252,10 +252,7 @@ idle_embedded(const struct idle_opts *o, struct idle_result *r)
 	}
 	int crc = walrec_recorder_close(rec);
 	walrec_recorder_destroy(rec);
-	char cmd[8600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		wr_tool_error(CMD, "cannot remove %s", dir);
+	wr_bench_remove_tree(dir);
 	return rc != 0 ? rc : crc;
 }
 
@@ -372,10 +369,7 @@ idle_record(const struct idle_opts *o, struct idle_result *r)
 		idle_show_log(log);
 	unlink(log);
 	wr_channel_unlink(name);
-	char cmd[8600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		wr_tool_error(CMD, "cannot remove %s", dir);
+	wr_bench_remove_tree(dir);
 	return rc;
 }
 

@@ -8,7 +8,6 @@
 #include <config.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -209,23 +208,6 @@ peers_parse(int argc, char **argv, struct peers_opts *o)
 
 /* ---- one case, in a child process ---------------------------------------- */
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	if (remove(path) != 0 && errno != ENOENT)
-		wr_tool_error(CMD, "cannot remove %s: %s", path, strerror(errno));
-	return 0;
-}
-
-static void
-rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Records a case writes per pass: whole batches, durable cases S syncs at most. */
 static uint64_t
 case_records(const struct peers_opts *o, const struct wr_peer_case *c)
@@ -246,7 +228,7 @@ case_pass(const struct wr_peer_case *c, const char *dir, uint64_t records, uint8
 	  struct wr_bench_hist *hist, const struct wr_bench_clock *clk, uint64_t *ns,
 	  char *msg, size_t n)
 {
-	rm_tree(dir);
+	wr_bench_remove_tree(dir);
 	if (mkdir(dir, 0700) != 0) {
 		snprintf(msg, n, "mkdir %s: %s", dir, strerror(errno));
 		return -errno;
@@ -320,7 +302,7 @@ case_run(const struct peers_opts *o, const struct wr_peer_case *c, struct wr_ben
 			       sizeof out->error);
 	if (c->durable)
 		ns_tput = ns_lat;
-	rm_tree(dir);
+	wr_bench_remove_tree(dir);
 	out->rc = rc;
 	if (rc == 0) {
 		wr_bench_clock_finish(clk);

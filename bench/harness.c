@@ -2,6 +2,8 @@
 /* Benchmark harness: clock calibration, histogram percentiles, output. */
 #include <config.h>
 
+#include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,4 +167,22 @@ wr_bench_result_print(const struct wr_bench_result *r, bool json, FILE *out)
 	for (unsigned i = 0; i < r->n_extra; i++)
 		fprintf(out, "%-24s %-16s %s\n", r->extra[i].key,
 			format_number(buf, sizeof buf, r->extra[i].value), r->extra[i].about);
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) != 0 && errno != ENOENT)
+		fprintf(stderr, "walrec bench: cannot remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+void
+wr_bench_remove_tree(const char *dir)
+{
+	/* FTW_PHYS: a symbolic link is removed, never followed. */
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
