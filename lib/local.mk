@@ -10,3 +10,4 @@ libwalrec_internal_la_SOURCES += \
 libwalrec_internal_la_SOURCES += lib/metrics_out.c lib/metrics_out.h
 # lib/: shared futex wait/wake.
 libwalrec_internal_la_SOURCES += lib/futex.h
+libwalrec_internal_la_SOURCES += lib/thread.c lib/thread.h
