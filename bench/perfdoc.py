@@ -197,6 +197,9 @@ class Doc:
             ("max", lambda r: ns(r.get("max_ns")), "max_ns"),
             ("rotations", lambda r: r.get("rotations", "-"), None),
             ("waited for the preparer", lambda r: r.get("rotation_waits", "-"), None),
+            ("waited for the flusher", lambda r: r.get("stage_waits", "-"), None),
+            ("machine's longest stall", lambda r: ns(r.get("machine_max_gap_ns")),
+             "machine_max_gap_ns"),
         ]
         rs, text = self._runs_table("recorder", cols)
         if not rs:
