@@ -1,7 +1,7 @@
 # lib/: building blocks that know nothing of the WAL.
 libwalrec_internal_la_SOURCES += \
 	lib/atomics.h \
-	lib/clock.h \
+	lib/clock.c lib/clock.h \
 	lib/compiler.h \
 	lib/fs.c lib/fs.h \
 	lib/log.c lib/log.h \
@@ -11,3 +11,4 @@ libwalrec_internal_la_SOURCES += lib/metrics_out.c lib/metrics_out.h
 # lib/: shared futex wait/wake.
 libwalrec_internal_la_SOURCES += lib/futex.h
 libwalrec_internal_la_SOURCES += lib/thread.c lib/thread.h
+libwalrec_internal_la_SOURCES += lib/membarrier.h
