@@ -1,6 +1,6 @@
 # bench/: benchmark programs (run through 'walrec bench').
 walrec_SOURCES += bench/harness.c bench/harness.h bench/bench_append.c
-walrec_SOURCES += bench/bench_recorder.c
+walrec_SOURCES += bench/bench_recorder.c bench/bench_ipc.c
 walrec_SOURCES += bench/bench_idle.c
 # Peer baselines: write()/fdatasync always, the others when configure found them.
 walrec_SOURCES += bench/bench_peers.c bench/peers.h bench/peer_basic.c
@@ -18,10 +18,6 @@ if HAVE_ROCKSDB
 walrec_SOURCES += bench/peer_rocksdb.c
 walrec_LDADD += $(ROCKSDB_LIBS)
 endif
-# Producer try_append cost against a draining recorder process.
-noinst_PROGRAMS += bench/bench_channel_append
-bench_bench_channel_append_SOURCES = bench/channel_append.c
-bench_bench_channel_append_LDADD = libwalrec-internal.la
 TESTS += tests/bench_smoke.sh
 EXTRA_DIST += tests/bench_smoke.sh
 

@@ -293,6 +293,15 @@ class Doc:
                          ns(med([r.get("e2e_p50_ns") for r in rs]))])
         text = table(["producers", "runs", "events/s", "producer append p50",
                       "producer append p99.9", "append to log p50"], rows)
+        dur = runs(self.results, "ipc-durable")
+        if dur:
+            ack = med([r.get("ack_p50_ns") for r in dur])
+            base = med([r.get("baseline_fdatasync_p50_ns") for r in dur])
+            text += ("\n\nDurable acknowledgement across processes (one producer, "
+                     "`--durable-every 1`, %d runs): `walrec_producer_wait_durable` p50 "
+                     "%s, beside a pwrite + fdatasync p50 of %s measured in the same "
+                     "runs%s." % (len(dur), ns(ack), ns(base),
+                                  " (%.2f×)" % (ack / base) if ack and base else ""))
         # Single-writer peers for scale: what one thread gets without walrec.
         refs = []
         for sysname, mode in (("write", "nosync"), ("sqlite", "wal-off-txn1"),

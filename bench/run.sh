@@ -103,10 +103,10 @@ help_has() { # SCENARIO OPTION: does its --help name the option?
 }
 
 if [ "$quick" = 1 ]; then
-	n_append=200k n_recorder=200k n_durable=300 n_ipc=200k
+	n_append=200k n_recorder=200k n_durable=300 n_ipc=100k n_ipc_durable=200
 	n_peers=5k n_syncs=50 idle_s=1
 else
-	n_append=10M n_recorder=4M n_durable=3000 n_ipc=10M
+	n_append=10M n_recorder=4M n_durable=3000 n_ipc=2M n_ipc_durable=3000
 	n_peers=100k n_syncs=2000 idle_s=10
 fi
 
@@ -122,11 +122,17 @@ while [ "$i" -le "$runs" ]; do
 		run durable "$results/durable.$i.json" --dir "$data/durable" --events "$n_durable"
 	fi
 	if has ipc; then
+		# --events is per producer.
 		for p in 1 2 4; do
 			set -- --producers "$p" --events "$n_ipc"
 			help_has ipc --dir && set -- "$@" --dir "$data/ipc"
 			run ipc "$results/ipc.p$p.$i.json" "$@"
 		done
+		if help_has ipc --durable-every; then
+			set -- --producers 1 --events "$n_ipc_durable" --durable-every 1
+			help_has ipc --dir && set -- "$@" --dir "$data/ipc"
+			run ipc "$results/ipc-durable.$i.json" "$@"
+		fi
 	fi
 	if has replay; then
 		run replay "$results/replay.$i.json" --dir "$data/replay"

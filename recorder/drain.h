@@ -19,8 +19,19 @@
 struct wr_drain_options {
 	struct wr_channel_options channel; /* used when the channel is created */
 	uint32_t batch;                    /* slots per poll; default 4096 */
+	/*
+	 * Never yield or park when idle: spin, for the lowest latency from a
+	 * producer's append to the log, at the price of a CPU kept busy.
+	 */
+	bool busy_poll;
 	/* Called once the channel is running (e.g. to announce readiness); may be NULL. */
 	void (*on_running)(void *arg, const struct wr_channel *ch, uint64_t resumed_from);
+	/*
+	 * Called after each event is appended, with its ring slot (shared
+	 * memory, still the producer's content) and the id it got
+	 * (measurements); may be NULL.
+	 */
+	void (*on_appended)(void *arg, const walrec_event_t *slot, uint64_t id);
 	void *arg;
 };
 

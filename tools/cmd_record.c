@@ -31,7 +31,7 @@ record_usage(FILE *out)
 	fprintf(out,
 		"usage: walrec record DIR --channel NAME [--blocks B] [--max-hot N] [--max-cold N]\n"
 		"                     [--sync-interval-us U] [--no-compress] [--group] [--pidfile PATH]\n"
-		"                     [--cpu N] [--worker-cpus LIST] [--stage-blocks N]\n"
+		"                     [--cpu N] [--worker-cpus LIST] [--stage-blocks N] [--busy-poll]\n"
 		"\n"
 		"Create (or reopen and resume) the shared-memory channel /walrec.NAME and append\n"
 		"every event producers put into it to the WAL in DIR, until SIGINT or SIGTERM;\n"
@@ -50,6 +50,8 @@ record_usage(FILE *out)
 		"                          (with --cpu, default: every other CPU)\n"
 		"  --stage-blocks N        sealed blocks buffered in memory, power of two, 4..65536\n"
 		"                          (default 1024, 16 MiB)\n"
+		"  --busy-poll             never sleep when the channel is idle: lowest latency,\n"
+		"                          one CPU kept busy (pin it with --cpu)\n"
 		"\n"
 		"exit: 0 clean stop, 1 the recorder failed, 2 usage error, channel or directory\n"
 		"      owned by another recorder, or I/O error at start\n");
@@ -147,6 +149,8 @@ wr_cmd_record(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--no-compress") == 0) {
 			cfg.compression = false;
+		} else if (strcmp(a, "--busy-poll") == 0) {
+			o.busy_poll = true;
 		} else if (strcmp(a, "--group") == 0) {
 			o.channel.group_access = true;
 		} else if (a[0] == '-') {
