@@ -164,7 +164,8 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 
 	int err = 0;
 	uint32_t idle = 0;
-	while (!*stop) {
+	/* Atomic load: the flag may be set by a signal handler or another thread. */
+	while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) {
 		ssize_t n = drain_poll(&d, batch);
 		if (n < 0 && n != -ENOSPC) {
 			err = (int)n;

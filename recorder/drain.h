@@ -45,7 +45,8 @@ void wr_drain_options_default(struct wr_drain_options *o);
 
 /*
  * Create (or reopen and resume) /walrec.<name> and drain it into rec until
- * *stop becomes non-zero or the recorder fails; then stop the channel:
+ * *stop becomes non-zero (set it from a signal handler, or from another
+ * thread with __atomic_store_n) or the recorder fails; then stop the channel:
  * refuse new appends, drain every ring, seal and sync, publish the last
  * durable position and mark it stopped. Owner thread of rec only; rec stays
  * open (the caller closes it). Returns 0; -EBUSY (another recorder owns the
