@@ -1,0 +1,67 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The cost of telemetry on the append path: build walrec twice out of tree
+# (default, and ./configure --disable-telemetry), then run
+# 'walrec bench recorder' from the two builds alternately, PAIRS times, and
+# print each run, the medians and the ratio (telemetry on / off; the
+# target is >= 0.95). Run from anywhere inside a walrec source tree:
+#
+#   bench/telemetry_overhead.sh [PAIRS [EVENTS [BLOCKS]]]
+#
+# Defaults: 5 pairs, 20M events, 256 blocks per segment (the scenario's
+# own defaults). WORK=dir keeps the builds there (default: a temporary
+# directory, removed at the end). The source is copied (tracked files,
+# as they are in the working tree), so an in-tree build does not get in
+# the way. Needs what the build needs (autogen.sh, configure, make).
+set -eu
+
+pairs=${1:-5}
+events=${2:-20M}
+blocks=${3:-256}
+src=$(cd "$(dirname "$0")/.." && pwd)
+keep=${WORK:+yes}
+work=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/walrec-teloh.XXXXXX")}
+mkdir -p "$work"
+cleanup() { [ -n "$keep" ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+if [ ! -x "$work/on/walrec" ] || [ ! -x "$work/off/walrec" ]; then
+	echo "copying the source to $work/src" >&2
+	rm -rf "$work/src"
+	mkdir -p "$work/src"
+	(cd "$src" && git ls-files -z | tar --null -T - -cf -) | tar -C "$work/src" -xf -
+	(cd "$work/src" && ./autogen.sh >/dev/null 2>&1)
+	for cfg in on off; do
+		echo "building with telemetry $cfg" >&2
+		mkdir -p "$work/$cfg"
+		flag=
+		[ "$cfg" = off ] && flag=--disable-telemetry
+		(cd "$work/$cfg" && "$work/src/configure" -q $flag >/dev/null &&
+			make -j2 walrec >/dev/null 2>&1)
+	done
+fi
+grep -q 'define WR_TELEMETRY 1' "$work/on/config.h" || { echo "the 'on' build lacks telemetry" >&2; exit 1; }
+grep -q 'define WR_TELEMETRY 1' "$work/off/config.h" && { echo "the 'off' build has telemetry" >&2; exit 1; }
+
+dir=$work/data
+mkdir -p "$dir"
+: >"$work/on.txt"
+: >"$work/off.txt"
+i=0
+while [ "$i" -lt "$pairs" ]; do
+	i=$((i + 1))
+	for cfg in on off; do
+		rm -rf "$dir"/*
+		"$work/$cfg/walrec" bench recorder --dir "$dir" --events "$events" --blocks "$blocks" \
+			--json >"$work/run.json"
+		eps=$(sed -n 's/.*"events_per_s":\([0-9.]*\).*/\1/p' "$work/run.json")
+		echo "$eps" >>"$work/$cfg.txt"
+		echo "pair $i: telemetry $cfg: $eps events/s"
+	done
+done
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+on=$(median "$work/on.txt")
+off=$(median "$work/off.txt")
+echo "median telemetry on:  $on events/s"
+echo "median telemetry off: $off events/s"
+awk -v a="$on" -v b="$off" 'BEGIN { printf "ratio on/off: %.3f (target >= 0.95)\n", a / b }'
