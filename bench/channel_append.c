@@ -32,11 +32,11 @@ struct drain {
 };
 
 static int
-drain_take(void *arg, uint32_t producer, walrec_event_t *slot)
+drain_take(void *arg, uint32_t producer, const walrec_event_t *slot, uint64_t id)
 {
 	struct drain *d = arg;
 	(void)producer;
-	wr_channel_slot_assign(slot, ++d->next_id);
+	(void)id;
 	memcpy(d->copy, slot, sizeof d->copy);
 	return 0;
 }
@@ -84,7 +84,7 @@ one_run(uint64_t events, int run, uint32_t capacity, bool after)
 	struct drain d = { 0 };
 	uint32_t rounds = 0;
 	while (d.next_id < events) {
-		ssize_t n = wr_channel_poll(ch, 4096, drain_take, &d);
+		ssize_t n = wr_channel_poll(ch, 4096, &d.next_id, drain_take, &d);
 		if (n > 0) {
 			wr_channel_release_sealed(ch, d.next_id);
 			rounds = 0;

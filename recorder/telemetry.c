@@ -14,6 +14,7 @@
 #include "lib/atomics.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/thread.h"
 #include "recorder/telemetry.h"
 
 /* Reader: copies attempted before giving up on a buffer that keeps changing. */
@@ -207,6 +208,7 @@ tel_channel_metrics_copy(struct wr_channel_metrics *d, const struct wr_channel_m
 	wr_counter_copy(&d->resumed_released, &s->resumed_released);
 	wr_counter_copy(&d->resumed_retaken, &s->resumed_retaken);
 	wr_counter_copy(&d->parks, &s->parks);
+	wr_counter_copy(&d->take_log_full, &s->take_log_full);
 	wr_counter_copy(&d->producer_wakes, &s->producer_wakes);
 }
 
@@ -400,14 +402,15 @@ wr_telemetry_start(struct wr_telemetry **out, struct walrec_recorder *rec, struc
 
 	wr_tel_area_init(t->area, interval_ns);
 	tel_snapshot_now(t, 0);
-	int rc = pthread_create(&t->thread, NULL, tel_main, t);
+	/* A background thread like the recorder's others: on its worker CPUs. */
+	int rc = wr_thread_start(&t->thread, "walrec-telem", rec->config.worker_cpus, tel_main, t);
 	if (rc != 0) {
-		wr_log_error("telemetry: cannot start the aggregator thread: %s", strerror(rc));
+		wr_log_error("telemetry: cannot start the aggregator thread: %s", strerror(-rc));
 		pthread_mutex_destroy(&t->lock);
 		pthread_cond_destroy(&t->wake);
 		free(t->snap);
 		free(t);
-		return -rc;
+		return rc;
 	}
 	*out = t;
 	return 0;
@@ -516,7 +519,7 @@ tel_reject_name(uint32_t r)
 	case WR_CHAN_REJECT_STATE: return "state";
 	case WR_CHAN_REJECT_HEAD: return "head";
 	case WR_CHAN_REJECT_TAIL: return "tail";
-	case WR_CHAN_REJECT_EVENT_ID: return "event_id";
+	case WR_CHAN_REJECT_TAKES: return "take_log";
 	case WR_CHAN_REJECT_DURABLE: return "durable";
 	}
 	return "invalid";
@@ -655,7 +658,7 @@ tel_render_channel(struct wr_out *o, const struct wr_tel_snapshot *s)
 		       &m->released);
 	wr_out_counter(o, "durable_acks", "Durable sequence advances published to producers.",
 		       &m->durable_acks);
-	wr_out_counter(o, "rejected", "Producers rejected for impossible cursors or ids.",
+	wr_out_counter(o, "rejected", "Producers rejected for impossible cursors or take logs.",
 		       &m->rejected);
 	wr_out_counter(o, "dead", "Producers found dead (pid gone).", &m->dead);
 	wr_out_counter(o, "reclaimed", "Dead producer entries drained and freed.", &m->freed);
@@ -665,6 +668,8 @@ tel_render_channel(struct wr_out *o, const struct wr_tel_snapshot *s)
 		       &m->resumed_retaken);
 	wr_out_counter(o, "recorder_parks", "Times the idle recorder parked on its futex.",
 		       &m->parks);
+	wr_out_counter(o, "take_log_full", "Polls that skipped a ring because its take log was full.",
+		       &m->take_log_full);
 	wr_out_counter(o, "producer_wakes", "FUTEX_WAKE calls for waiting producers.",
 		       &m->producer_wakes);
 	wr_out_value(o, "producer_full_waits",
@@ -806,7 +811,9 @@ tel_rate_value(const struct wr_tel_snapshot *s, size_t k)
 	switch (k) {
 	case 0: return r->events_appended;
 	case 1: return wr_load_relaxed(&r->writer.blocks_sealed.value);
-	case 2: return wr_load_relaxed(&r->durability.sync.samples);
+	case 2:
+		return wr_load_relaxed(&r->durability.sync.samples) +
+		       wr_load_relaxed(&r->durability.owner_sync.samples);
 	case 3: return wr_load_relaxed(&r->durability.meta_flush.samples);
 	case 4: return wr_load_relaxed(&r->manager.segment_rotation.count);
 	case 5: return wr_load_relaxed(&r->maintainer.compression.samples);
@@ -816,14 +823,15 @@ tel_rate_value(const struct wr_tel_snapshot *s, size_t k)
 	case 9: return wr_load_relaxed(&s->channel.metrics.durable_acks.value);
 	case 10: return wr_load_relaxed(&s->channel.metrics.parks.value);
 	case 11: return s->channel.full_waits;
-	default: return s->channel.recorder_wakes;
+	case 12: return s->channel.recorder_wakes;
+	default: return wr_load_relaxed(&r->flusher.bytes_written.value);
 	}
 }
 
 static const char *const tel_rate_names[] = {
 	"events_appended", "blocks_sealed",  "syncs",          "meta_flushes",  "rotations",
 	"compressions",    "compression_in_bytes", "deletions", "channel_taken", "durable_acks",
-	"recorder_parks",  "full_waits",     "recorder_wakes",
+	"recorder_parks",  "full_waits",     "recorder_wakes", "written_bytes",
 };
 
 static void

@@ -180,7 +180,7 @@ expect 0 "stat NAME (live)" -- "$walrec" stat "$chan"
 grep -q "^channel $chan: live; recorder pid $rpid alive (running" "$tmp/out" ||
 	fail "stat text: $(head -3 "$tmp/out")"
 for section in log manager segment_writer segment_preparer segment_maintainer durability \
-	meta_store channel producers; do
+	meta_store flusher channel producers; do
 	grep -q "^$section" "$tmp/out" || fail "stat text: no $section section"
 done
 grep -q "p99.99=" "$tmp/out" || fail "stat text: no percentiles"

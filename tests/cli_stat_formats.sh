@@ -139,7 +139,8 @@ if [ -n "$jq" ] || [ -n "$python" ]; then
 		manager.append_event.count manager.append_event.p50_ns manager.append_event.p9999_ns \
 		manager.append_event.max_ns manager.segment_rotation.count manager.rotation_waits \
 		manager.work_planning.total_ns manager.persist_current_segment.count \
-		manager.partial_seals manager.backpressure manager.quarantined manager.torn_tails \
+		manager.partial_seals manager.backpressure manager.stage_waits manager.quarantined \
+		manager.torn_tails \
 		manager.hot_segments manager.cold_segments \
 		segment_writer.open_new.successes segment_writer.open_existing.samples \
 		segment_writer.close.count segment_writer.write_block.max_ns \
@@ -156,16 +157,21 @@ if [ -n "$jq" ] || [ -n "$python" ]; then
 		segment_maintainer.compression_out_bytes segment_maintainer.deletion.successes \
 		segment_maintainer.max_hot_segments segment_maintainer.max_cold_segments \
 		segment_maintainer.queue_depth \
-		durability.sync.samples durability.sync.max_ns durability.meta_flush.successes \
+		durability.sync.samples durability.sync.max_ns durability.owner_sync.samples \
+		durability.meta_flush.successes \
 		durability.rounds durability.seal_requests durability.waits \
 		durability.round_lag_events.p99 durability.round_lag_events.max \
 		durability.durable_event_id durability.sync_interval_ns \
 		meta_store.maintenance_meta_flush.count meta_store.flush_failures \
+		flusher.write.samples flusher.write.max_ns flusher.blocks_written \
+		flusher.written_bytes flusher.full_waits.count flusher.wakeups \
+		flusher.conditioned_bytes flusher.stage_slots \
 		channel.producers_max channel.ring_capacity channel.attaches \
 		channel.producers_active channel.producers_attaching channel.producers_dead \
 		channel.producers_rejected channel.taken channel.released channel.durable_acks \
 		channel.rejected channel.dead channel.reclaimed channel.resumed_released \
-		channel.resumed_retaken channel.recorder_parks channel.producer_wakes \
+		channel.resumed_retaken channel.recorder_parks channel.take_log_full \
+		channel.producer_wakes \
 		channel.producer_full_waits channel.producer_recorder_wakes channel.producers_omitted \
 		producers.0.entry producers.0.pid producers.0.state producers.0.reject_reason \
 		producers.0.tag producers.0.attach_realtime_ns producers.0.appends \
@@ -184,7 +190,8 @@ if [ -n "$jq" ] || [ -n "$python" ]; then
 			rates.events_appended rates.blocks_sealed rates.syncs rates.meta_flushes \
 			rates.rotations rates.compressions rates.compression_in_bytes rates.deletions \
 			rates.channel_taken rates.durable_acks rates.recorder_parks rates.full_waits \
-			rates.recorder_wakes rates.producers.0.appends rates.producers.0.entry
+			rates.recorder_wakes rates.written_bytes rates.producers.0.appends \
+			rates.producers.0.entry
 	done <"$tmp/watch.json"
 	# The last view of a watch at 30 ms over 20 ms snapshots has a rate window.
 	grep -q '"window_ns":0,' "$tmp/w3.json" && fail "--watch: no rates in the third view"

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libutil.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <walrec/recorder.h>
 
 #include "lib/clock.h"
+#include "lib/thread.h"
 #include "recorder/drain.h"
 #include "recorder/telemetry.h"
 #include "tools/cmd.h"
@@ -35,6 +37,7 @@ record_usage(FILE *out)
 	fprintf(out,
 		"usage: walrec record DIR --channel NAME [--blocks B] [--max-hot N] [--max-cold N]\n"
 		"                     [--sync-interval-us U] [--no-compress] [--group] [--pidfile PATH]\n"
+		"                     [--cpu N] [--worker-cpus LIST] [--stage-blocks N]\n"
 		"                     [--telemetry-interval D] [--metrics-file PATH [--metrics-interval D]]\n"
 		"\n"
 		"Create (or reopen and resume) the shared-memory channel /walrec.NAME and append\n"
@@ -49,6 +52,11 @@ record_usage(FILE *out)
 		"  --no-compress           delete old segments instead of compressing them\n"
 		"  --group                 channel mode 0660 instead of 0600\n"
 		"  --pidfile PATH          lock file, default DIR/walrec.pid: one recorder per DIR\n"
+		"  --cpu N                 pin the thread that drains the channel to CPU N\n"
+		"  --worker-cpus LIST      CPUs for the background threads, e.g. 0 or 0,2-3\n"
+		"                          (with --cpu, default: every other CPU)\n"
+		"  --stage-blocks N        sealed blocks buffered in memory, power of two, 4..65536\n"
+		"                          (default 1024, 16 MiB)\n"
 		"  --telemetry-interval D  publish a telemetry snapshot in the channel every D\n"
 		"                          (10ms..1h, default 1s) for 'walrec stat NAME'\n"
 		"  --metrics-file PATH     write the metrics in Prometheus text format to PATH\n"
@@ -83,6 +91,7 @@ struct record_mfile {
 	const char *path;
 	const char *channel;
 	uint64_t interval_ns;
+	uint64_t cpus; /* the recorder's worker CPUs (0: any) */
 	char tmp[4096 + 64];
 	struct wr_chan_map map;
 	bool mapped;
@@ -199,9 +208,10 @@ mfile_start(struct record_mfile *mf)
 		return;
 	}
 	mf->mapped = true;
-	rc = pthread_create(&mf->thread, NULL, mfile_main, mf);
+	/* Not on the drain thread's CPU (--cpu): on the workers' CPUs. */
+	rc = wr_thread_start(&mf->thread, "walrec-metrics", mf->cpus, mfile_main, mf);
 	if (rc != 0)
-		mfile_error(mf, -rc, "starting its thread");
+		mfile_error(mf, rc, "starting its thread");
 	else
 		mf->started = true;
 }
@@ -254,6 +264,7 @@ wr_cmd_record(int argc, char **argv)
 	memset(&mfile, 0, sizeof mfile);
 	mfile.interval_ns = WR_TEL_DEFAULT_INTERVAL_NS;
 	bool metrics_interval_set = false;
+	int cpu = -1;
 	walrec_recorder_config_t cfg;
 	walrec_recorder_config_init(&cfg);
 	struct wr_drain_options o;
@@ -317,6 +328,26 @@ wr_cmd_record(int argc, char **argv)
 			}
 			mfile.path = v;
 			i++;
+		} else if (strcmp(a, "--stage-blocks") == 0) {
+			if (!record_u32(a, v, &cfg.stage_blocks))
+				return WR_EXIT_USAGE;
+			i++;
+		} else if (strcmp(a, "--cpu") == 0) {
+			uint64_t c;
+			if (!v || !wr_tool_parse_u64(v, &c) || c > 63) {
+				wr_tool_error("record", "--cpu needs a CPU number 0..63, got '%s'",
+					      v ? v : "");
+				return WR_EXIT_USAGE;
+			}
+			cpu = (int)c;
+			i++;
+		} else if (strcmp(a, "--worker-cpus") == 0) {
+			if (!v || !wr_tool_parse_cpu_list(v, &cfg.worker_cpus)) {
+				wr_tool_error("record", "--worker-cpus needs a CPU list like 0 or 0,2-3, "
+						       "got '%s'", v ? v : "");
+				return WR_EXIT_USAGE;
+			}
+			i++;
 		} else if (strcmp(a, "--no-compress") == 0) {
 			cfg.compression = false;
 		} else if (strcmp(a, "--group") == 0) {
@@ -379,6 +410,23 @@ wr_cmd_record(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	if (cpu >= 0) {
+		cpu_set_t set;
+		/* Threads inherit the opener's CPUs: without --worker-cpus, give
+		 * them every other CPU rather than the drain thread's one. */
+		if (cfg.worker_cpus == 0 && sched_getaffinity(0, sizeof set, &set) == 0) {
+			for (int c = 0; c < 64; c++)
+				if (c != cpu && CPU_ISSET(c, &set))
+					cfg.worker_cpus |= (uint64_t)1 << c;
+		}
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof set, &set) != 0) {
+			wr_tool_error("record", "--cpu %d: %s", cpu, strerror(errno));
+			pidfile_remove(pfh);
+			return WR_EXIT_USAGE;
+		}
+	}
 	walrec_recorder_t *rec = NULL;
 	int rc = walrec_recorder_open(&rec, dir, &cfg);
 	if (rc < 0) {
@@ -386,6 +434,7 @@ wr_cmd_record(int argc, char **argv)
 		pidfile_remove(pfh);
 		return WR_EXIT_USAGE;
 	}
+	mfile.cpus = cfg.worker_cpus;
 	struct record_ctx ctx = { .name = name, .mfile = mfile.path ? &mfile : NULL };
 	o.on_running = record_running;
 	o.arg = &ctx;
