@@ -13,7 +13,8 @@
  * and wr_channel_publish_meta() (one writer thread at a time for the
  * latter); wr_channel_metrics() and wr_channel_map() may be read from any
  * thread (the telemetry aggregator: relaxed loads of counters and of the
- * shared words, never the drain thread's private state). Producers are other processes using include/walrec/producer.h.
+ * shared words, never the drain thread's private state). Producers are
+ * other processes using include/walrec/producer.h.
  */
 #ifndef WR_CHANNEL_H
 #define WR_CHANNEL_H
