@@ -673,10 +673,20 @@ live_reader(const char *name, int out_fd)
 	return 0;
 }
 
+/* The drain loop's stop flag is a signal handler's: the stopper thread signals. */
+static volatile sig_atomic_t live_stop_flag;
+
+static void
+live_on_usr1(int sig)
+{
+	(void)sig;
+	live_stop_flag = 1;
+}
+
 struct live_stop {
 	pid_t producers[2];
 	int status[2];
-	volatile sig_atomic_t stop;
+	pthread_t drain_thread;
 };
 
 static void *
@@ -685,7 +695,7 @@ live_stopper(void *arg)
 	struct live_stop *ls = arg;
 	for (int i = 0; i < 2; i++)
 		waitpid(ls->producers[i], &ls->status[i], 0);
-	ls->stop = 1;
+	pthread_kill(ls->drain_thread, SIGUSR1);
 	return NULL;
 }
 
@@ -703,12 +713,18 @@ START_TEST(test_telemetry_live_reader_sees_coherent_snapshots)
 		_exit(live_reader(name, fds[1]));
 	}
 	close(fds[1]);
-	struct live_stop ls = { .stop = 0 };
+	struct live_stop ls = { .drain_thread = pthread_self() };
 	for (int i = 0; i < 2; i++) {
 		ls.producers[i] = fork();
 		if (ls.producers[i] == 0)
 			_exit(live_producer(name));
 	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = live_on_usr1;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: a parked drain loop wakes */
+	live_stop_flag = 0;
 	walrec_recorder_t *rec = open_recorder(dir);
 	pthread_t th;
 	ck_assert_int_eq(pthread_create(&th, NULL, live_stopper, &ls), 0);
@@ -718,7 +734,7 @@ START_TEST(test_telemetry_live_reader_sees_coherent_snapshots)
 	o.channel.ring_capacity = 4096;
 	o.telemetry_interval_ns = WR_TEL_MIN_INTERVAL_NS;
 	struct wr_drain_stats stats;
-	ck_assert_int_eq(wr_drain_run(rec, name, &o, &ls.stop, &stats), 0);
+	ck_assert_int_eq(wr_drain_run(rec, name, &o, &live_stop_flag, &stats), 0);
 	pthread_join(th, NULL);
 	ck_assert_int_eq(walrec_recorder_close(rec), 0);
 	walrec_recorder_destroy(rec);
