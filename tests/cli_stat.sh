@@ -217,6 +217,16 @@ grep -q "^wal.meta: segment 11, .*agrees" "$tmp/out" || fail "stat DIR: wal.meta
 grep -q "00000011.wal .* 3840$" "$tmp/out" || fail "stat DIR: segment 11 events"
 grep -q "^recorder: none" "$tmp/out" || fail "stat DIR: recorder line"
 expect 0 "stat --dir" -- "$walrec" stat --dir "$wal"
+# A directory named like an existing channel: the name means the channel,
+# a path the directory.
+mkdir "$tmp/$chan"
+abs=$(cd "$(dirname "$walrec")" && pwd)/walrec
+expect 1 "stat NAME beside a directory NAME" -- sh -c "cd '$tmp' && '$abs' stat '$chan'"
+grep -q "^channel $chan: stopped" "$tmp/out" || fail "NAME beside a directory: $(head -1 "$tmp/out")"
+expect 0 "stat ./NAME" -- sh -c "cd '$tmp' && '$abs' stat './$chan'"
+grep -q "^directory ./$chan: 0 segments" "$tmp/out" || fail "./NAME: $(head -1 "$tmp/out")"
+expect 0 "stat DIR that is no channel" -- sh -c "cd '$tmp' && '$abs' stat wal"
+grep -q "^directory wal: 4 segments" "$tmp/out" || fail "DIR without slash: $(head -1 "$tmp/out")"
 
 # ---- a dead recorder: its last snapshot, marked, exit 1 ----
 "$walrec" record "$tmp/wal.d" --channel "$chan.d" --telemetry-interval 10ms \

@@ -3,11 +3,13 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,7 +48,8 @@ stat_usage(FILE *out)
 		"latency percentiles, the channel and each attached producer.\n"
 		"DIR: show what the files of a WAL directory say, without a recorder:\n"
 		"segments hot and cold, sizes, event ranges, wal.meta and whether it agrees.\n"
-		"A name that is an existing directory or contains '/' is a DIR; use\n"
+		"An argument is a channel NAME when such a channel exists, else a DIR when\n"
+		"it is a directory; one with a '/' (e.g. ./orders) is always a DIR. Use\n"
 		"--channel NAME or --dir DIR to say which.\n"
 		"\n"
 		"  --json            one JSON object (keys in docs/telemetry.md)\n"
@@ -81,6 +84,30 @@ stat_is_duration(const char *s)
 {
 	uint64_t v;
 	return s && s[0] >= '0' && s[0] <= '9' && wr_tool_parse_duration_ns(s, &v);
+}
+
+/*
+ * A channel when the name has no '/' and such a channel exists (a recorder
+ * often records into a directory named like its channel); else a
+ * directory when one exists; else a channel (that then says it is missing).
+ */
+static int
+stat_guess_kind(const char *target)
+{
+	if (strchr(target, '/'))
+		return 2;
+	char path[WR_CHAN_NAME_MAX + 16];
+	if (strlen(target) <= WR_CHAN_NAME_MAX) {
+		snprintf(path, sizeof path, "%s%s", WR_CHAN_PREFIX, target);
+		int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+		if (fd >= 0 || errno == EACCES) {
+			if (fd >= 0)
+				close(fd);
+			return 1;
+		}
+	}
+	struct stat st;
+	return stat(target, &st) == 0 && S_ISDIR(st.st_mode) ? 2 : 1;
 }
 
 static int
@@ -159,11 +186,8 @@ stat_parse(int argc, char **argv, struct stat_opts *o)
 		return WR_EXIT_USAGE;
 	}
 	o->format = json ? WR_OUT_JSON : prom ? WR_OUT_PROMETHEUS : WR_OUT_TEXT;
-	if (o->kind == 0) {
-		struct stat st;
-		bool isdir = stat(o->target, &st) == 0 && S_ISDIR(st.st_mode);
-		o->kind = isdir || strchr(o->target, '/') ? 2 : 1;
-	}
+	if (o->kind == 0)
+		o->kind = stat_guess_kind(o->target);
 	if (o->kind == 2 && (prom || o->watch)) {
 		wr_tool_error("stat", "%s: --prometheus and --watch are for a live channel NAME, "
 				      "not a directory", o->target);
