@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: MIT
 # The cost of telemetry on the append path: build walrec twice out of tree
 # (default, and ./configure --disable-telemetry), then run
-# 'walrec bench recorder' from the two builds alternately, PAIRS times, and
-# print each run, the medians, the best runs and the ratios (telemetry
-# on / off; the target is >= 0.95). On a machine shared with other work the
-# best run of each build is the steadier estimate; quote both. Run from anywhere inside a walrec source tree:
+# 'walrec bench recorder' from the two builds alternately, PAIRS times (the
+# build that goes first alternating too), and print each run, the medians,
+# the best runs and the ratios (telemetry on / off; the target is >= 0.95),
+# by wall clock and per second of the appending thread's CPU time. On a
+# machine shared with other work the CPU time and the best runs are the
+# steadier estimates; quote them all. Run from anywhere inside a walrec
+# source tree:
 #
 #   bench/telemetry_overhead.sh [PAIRS [EVENTS [BLOCKS]]]
 #
@@ -48,16 +51,23 @@ dir=$work/data
 mkdir -p "$dir"
 : >"$work/on.txt"
 : >"$work/off.txt"
+: >"$work/on.cpu.txt"
+: >"$work/off.cpu.txt"
 i=0
 while [ "$i" -lt "$pairs" ]; do
 	i=$((i + 1))
-	for cfg in on off; do
+	# Alternate which build goes first, so neither always runs after the other.
+	order="on off"
+	[ $((i % 2)) -eq 0 ] && order="off on"
+	for cfg in $order; do
 		rm -rf "$dir"/*
 		"$work/$cfg/walrec" bench recorder --dir "$dir" --events "$events" --blocks "$blocks" \
 			--json >"$work/run.json"
 		eps=$(sed -n 's/.*"events_per_s":\([0-9.]*\).*/\1/p' "$work/run.json")
+		cpu=$(sed -n 's/.*"events_per_cpu_s":\([0-9.]*\).*/\1/p' "$work/run.json")
 		echo "$eps" >>"$work/$cfg.txt"
-		echo "pair $i: telemetry $cfg: $eps events/s"
+		echo "$cpu" >>"$work/$cfg.cpu.txt"
+		echo "pair $i: telemetry $cfg: $eps events/s, $cpu per CPU second"
 	done
 done
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -70,3 +80,7 @@ echo "median telemetry on:  $on events/s (best $bon)"
 echo "median telemetry off: $off events/s (best $boff)"
 awk -v a="$on" -v b="$off" -v c="$bon" -v d="$boff" \
 	'BEGIN { printf "ratio on/off: %.3f of the medians, %.3f of the best runs (target >= 0.95)\n", a / b, c / d }'
+con=$(median "$work/on.cpu.txt")
+coff=$(median "$work/off.cpu.txt")
+echo "median per CPU second of the appending thread: on $con, off $coff"
+awk -v a="$con" -v b="$coff" 'BEGIN { printf "ratio on/off per CPU second: %.3f\n", a / b }'
