@@ -58,6 +58,38 @@ open_recorder(const char *dir)
 	return rec;
 }
 
+/* A recorder in a fresh directory and a running channel it could drain. */
+struct fixture {
+	char name[64];
+	char *dir;
+	walrec_recorder_t *rec;
+	struct wr_channel *ch;
+};
+
+static void
+fixture_open(struct fixture *fx, const char *tag, uint32_t producers, uint32_t capacity)
+{
+	chan_name(fx->name, sizeof fx->name, tag);
+	fx->dir = wr_test_mkdtemp();
+	fx->rec = open_recorder(fx->dir);
+	struct wr_channel_options co;
+	wr_channel_options_default(&co);
+	co.producers_max = producers;
+	co.ring_capacity = capacity;
+	ck_assert_int_eq(wr_channel_create(&fx->ch, fx->name, &co), 0);
+	ck_assert_int_eq(wr_channel_set_state(fx->ch, WR_CHAN_RUNNING), 0);
+}
+
+static void
+fixture_close(struct fixture *fx)
+{
+	wr_channel_close(fx->ch);
+	wr_channel_unlink(fx->name);
+	walrec_recorder_destroy(fx->rec);
+	wr_test_rmtree(fx->dir);
+	free(fx->dir);
+}
+
 static char *
 render(const struct wr_tel_view *v, enum wr_out_format fmt)
 {
@@ -158,17 +190,11 @@ END_TEST
  */
 START_TEST(test_telemetry_producer_counters)
 {
-	char name[64];
-	chan_name(name, sizeof name, "pc");
-	char *dir = wr_test_mkdtemp();
-	walrec_recorder_t *rec = open_recorder(dir);
-	struct wr_channel_options co;
-	wr_channel_options_default(&co);
-	co.producers_max = 4;
-	co.ring_capacity = 4;
-	struct wr_channel *ch;
-	ck_assert_int_eq(wr_channel_create(&ch, name, &co), 0);
-	ck_assert_int_eq(wr_channel_set_state(ch, WR_CHAN_RUNNING), 0);
+	struct fixture fx;
+	fixture_open(&fx, "pc", 4, 4);
+	const char *name = fx.name;
+	walrec_recorder_t *rec = fx.rec;
+	struct wr_channel *ch = fx.ch;
 	walrec_producer_t *p;
 	ck_assert_int_eq(walrec_producer_attach(&p, name), 0);
 	uint8_t payload[WALREC_PAYLOAD_SIZE] = { 0 };
@@ -235,11 +261,7 @@ START_TEST(test_telemetry_producer_counters)
 	walrec_producer_detach(p);
 
 	free(v);
-	wr_channel_close(ch);
-	wr_channel_unlink(name);
-	walrec_recorder_destroy(rec);
-	wr_test_rmtree(dir);
-	free(dir);
+	fixture_close(&fx);
 }
 END_TEST
 
@@ -251,13 +273,11 @@ END_TEST
  */
 START_TEST(test_telemetry_aggregator_and_status)
 {
-	char name[64];
-	chan_name(name, sizeof name, "ag");
-	char *dir = wr_test_mkdtemp();
-	walrec_recorder_t *rec = open_recorder(dir);
-	struct wr_channel *ch;
-	ck_assert_int_eq(wr_channel_create(&ch, name, NULL), 0);
-	ck_assert_int_eq(wr_channel_set_state(ch, WR_CHAN_RUNNING), 0);
+	struct fixture fx;
+	fixture_open(&fx, "ag", WR_CHANNEL_DEFAULT_PRODUCERS, WR_CHANNEL_DEFAULT_CAPACITY);
+	const char *name = fx.name;
+	walrec_recorder_t *rec = fx.rec;
+	struct wr_channel *ch = fx.ch;
 
 	struct wr_telemetry *t;
 	ck_assert_int_eq(wr_telemetry_start(&t, rec, ch, 1000), -EINVAL);
@@ -339,11 +359,7 @@ START_TEST(test_telemetry_aggregator_and_status)
 	free(s);
 	free(v);
 	wr_chan_map_close(&m);
-	wr_channel_close(ch);
-	wr_channel_unlink(name);
-	walrec_recorder_destroy(rec);
-	wr_test_rmtree(dir);
-	free(dir);
+	fixture_close(&fx);
 }
 END_TEST
 

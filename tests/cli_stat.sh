@@ -8,6 +8,7 @@
 set -u
 
 top_builddir=${top_builddir:-.}
+. "$(dirname "$0")/cli_lib.sh"
 walrec=$top_builddir/walrec
 if [ ! -x "$walrec" ]; then
 	echo "cli_stat: $walrec not built" >&2
@@ -28,36 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-fails=0
-
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
-
-# expect CODE DESCRIPTION -- command...: run it, keep output in $tmp/out, $tmp/err.
-expect() {
-	want=$1
-	what=$2
-	shift 3
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -ne "$want" ]; then
-		fail "$what: exit $got, expected $want ($*)"
-		sed 's/^/  | /' "$tmp/out" "$tmp/err" >&2
-	fi
-}
-
-# wait_for COND...: up to 20 s.
-wait_for() {
-	i=0
-	while ! "$@"; do
-		i=$((i + 1))
-		[ "$i" -ge 400 ] && return 1
-		sleep 0.05
-	done
-	return 0
-}
 
 # prom_value FILE METRIC: the value of the sample METRIC{channel="..."} in FILE.
 prom_value() {

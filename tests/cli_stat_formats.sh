@@ -8,6 +8,7 @@
 set -u
 
 top_builddir=${top_builddir:-.}
+. "$(dirname "$0")/cli_lib.sh"
 walrec=$top_builddir/walrec
 if [ ! -x "$walrec" ]; then
 	echo "cli_stat_formats: $walrec not built" >&2
@@ -37,23 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-fails=0
 skipped=0
-
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
-
-wait_for() {
-	i=0
-	while ! "$@"; do
-		i=$((i + 1))
-		[ "$i" -ge 400 ] && return 1
-		sleep 0.05
-	done
-	return 0
-}
 
 # json_check FILE KEY...: FILE is one JSON object holding every KEY (a.b.0.c paths).
 json_check() {

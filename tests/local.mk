@@ -87,4 +87,4 @@ tests_check_telemetry_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_telemetry_LDADD = $(WR_TEST_LDADD)
 endif
 TESTS += tests/cli_stat.sh tests/cli_stat_formats.sh
-EXTRA_DIST += tests/cli_stat.sh tests/cli_stat_formats.sh
+EXTRA_DIST += tests/cli_stat.sh tests/cli_stat_formats.sh tests/cli_lib.sh
