@@ -283,45 +283,6 @@ durable_usage(FILE *out)
 		"placed as in 'walrec bench recorder' (--no-pin: not).\n");
 }
 
-static int
-u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t
-baseline_fdatasync_p50(const char *dir, int reps)
-{
-	char path[4200];
-	snprintf(path, sizeof path, "%s/bench-fdatasync.tmp", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return 0;
-	uint64_t *t = wr_xmalloc((size_t)reps * sizeof *t);
-	char buf[4096];
-	memset(buf, 0x5a, sizeof buf);
-	/* rewrite the same written blocks, as the recorder's syncs do */
-	for (int i = 0; i < 64; i++)
-		if (pwrite(fd, buf, sizeof buf, (off_t)i * 4096) != (ssize_t)sizeof buf)
-			break;
-	fdatasync(fd);
-	for (int i = 0; i < reps; i++) {
-		buf[0] = (char)i;
-		uint64_t t0 = wr_clock_now_ns();
-		if (pwrite(fd, buf, sizeof buf, (off_t)(i % 64) * 4096) != (ssize_t)sizeof buf)
-			break;
-		fdatasync(fd);
-		t[i] = wr_clock_now_ns() - t0;
-	}
-	close(fd);
-	unlink(path);
-	qsort(t, (size_t)reps, sizeof *t, u64_cmp);
-	uint64_t p50 = t[reps / 2];
-	free(t);
-	return p50;
-}
-
 int
 wr_bench_durable(int argc, char **argv)
 {
@@ -336,7 +297,7 @@ wr_bench_durable(int argc, char **argv)
 	static const unsigned ks[] = { 1, 16, 256 };
 	double eps[3] = { 0 };
 	uint64_t p50[3] = { 0 }, p99[3] = { 0 };
-	uint64_t base = baseline_fdatasync_p50(o.dir, 500);
+	uint64_t base = wr_bench_fdatasync_p50(o.dir, 500);
 	for (unsigned j = 0; j < 3; j++) {
 		unsigned k = ks[j];
 		uint64_t rounds = o.events / k;
@@ -377,7 +338,7 @@ wr_bench_durable(int argc, char **argv)
 			free(lat);
 			return WR_EXIT_USAGE;
 		}
-		qsort(lat, rounds, sizeof *lat, u64_cmp);
+		qsort(lat, rounds, sizeof *lat, wr_bench_u64_cmp);
 		eps[j] = (double)(rounds * k) / ((double)total / 1e9);
 		p50[j] = lat[rounds / 2];
 		p99[j] = lat[rounds * 99 / 100];

@@ -3,10 +3,13 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/harness.h"
 
@@ -216,4 +219,47 @@ wr_bench_noise(const struct wr_bench_clock *clk, uint64_t ns, double *max_gap_ns
 	}
 	*max_gap_ns = (double)max * clk->ns_per_tick;
 	*gaps_over_5us_per_s = (double)gaps * 1e9 / (double)ns;
+}
+
+int
+wr_bench_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+uint64_t
+wr_bench_fdatasync_p50(const char *dir, int reps)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/bench-fdatasync.tmp", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || reps <= 0)
+		return 0;
+	uint64_t *t = calloc((size_t)reps, sizeof *t);
+	char buf[4096];
+	memset(buf, 0x5a, sizeof buf);
+	/* rewrite the same written blocks, as the recorder's syncs do */
+	for (int i = 0; i < 64; i++)
+		if (pwrite(fd, buf, sizeof buf, (off_t)i * 4096) != (ssize_t)sizeof buf)
+			break;
+	fdatasync(fd);
+	int n = 0;
+	for (; t && n < reps; n++) {
+		buf[0] = (char)n;
+		uint64_t t0 = wr_clock_now_ns();
+		if (pwrite(fd, buf, sizeof buf, (off_t)(n % 64) * 4096) != (ssize_t)sizeof buf)
+			break;
+		fdatasync(fd);
+		t[n] = wr_clock_now_ns() - t0;
+	}
+	close(fd);
+	unlink(path);
+	uint64_t p50 = 0;
+	if (n > 0) {
+		qsort(t, (size_t)n, sizeof *t, wr_bench_u64_cmp);
+		p50 = t[n / 2];
+	}
+	free(t);
+	return p50;
 }

@@ -24,6 +24,7 @@ struct wr_bench_scenario {
 int wr_bench_append(int argc, char **argv);
 int wr_bench_recorder(int argc, char **argv);
 int wr_bench_durable(int argc, char **argv);
+int wr_bench_ipc(int argc, char **argv);
 int wr_bench_telemetry(int argc, char **argv);
 
 /* ---- clock ---------------------------------------------------------------- */
@@ -89,6 +90,16 @@ int wr_bench_pin_self(int cpu);
  */
 void wr_bench_noise(const struct wr_bench_clock *clk, uint64_t ns, double *max_gap_ns,
 		    double *gaps_over_5us_per_s);
+
+/* qsort comparison of uint64_t. */
+int wr_bench_u64_cmp(const void *a, const void *b);
+
+/*
+ * The baseline every durable figure is compared with, measured in the
+ * same run: the p50 of reps times (pwrite of 4 KiB over already written
+ * blocks of a file in dir + fdatasync). 0 if dir is not usable.
+ */
+uint64_t wr_bench_fdatasync_p50(const char *dir, int reps);
 
 /* ---- histogram ------------------------------------------------------------ */
 

@@ -742,6 +742,19 @@ wr_channel_publish_durable(struct wr_channel *ch, uint64_t last_durable_id)
 	}
 }
 
+bool
+wr_channel_durable_wanted(const struct wr_channel *ch)
+{
+	for (uint32_t i = 0; i < ch->map.layout.producers_max; i++) {
+		const struct wr_chan_consumer *c = &ch->cons[i];
+		/* Relaxed: a hint; a missed waiter is served by the next interval sync. */
+		if (!c->rejected && c->durable < c->taken &&
+		    wr_load_relaxed(&ch->map.durable[i].durable_waiters) != 0)
+			return true;
+	}
+	return false;
+}
+
 void
 wr_channel_post_durable(struct wr_channel *ch, uint64_t last_durable_id)
 {

@@ -147,6 +147,14 @@ void wr_channel_release_sealed(struct wr_channel *ch, uint64_t last_sealed_id);
 void wr_channel_publish_durable(struct wr_channel *ch, uint64_t last_durable_id);
 
 /*
+ * True when a producer sleeps in walrec_producer_wait_durable() for a
+ * slot that was taken and whose event is not durable yet: the drain
+ * thread should sync now rather than at the next interval. One load per
+ * producer entry. Drain thread only.
+ */
+bool wr_channel_durable_wanted(const struct wr_channel *ch);
+
+/*
  * Any thread (e.g. the MetaCoordinator): hand a durable position to the
  * drain thread, which publishes it at its next poll; wakes it if parked.
  */

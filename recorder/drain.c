@@ -22,6 +22,8 @@ struct drain {
 	struct wr_channel *ch;
 	uint64_t events;
 	uint64_t last_id; /* the recorder's last assigned id, as the channel follows it */
+	void (*on_appended)(void *arg, const walrec_event_t *slot, uint64_t id);
+	void *arg;
 };
 
 void
@@ -42,10 +44,10 @@ drain_take(void *arg, uint32_t producer, const walrec_event_t *slot, uint64_t id
 {
 	(void)producer;
 	struct drain *d = arg;
-	walrec_event_t ev;
-	memcpy(&ev, slot, sizeof ev); /* shared memory: copy once, use the copy */
 	uint64_t got = 0;
-	int rc = walrec_recorder_append(d->rec, &ev, &got);
+	/* The append copies the slot once (shared memory: the producer could
+	 * still scribble on it) and works on the copy. */
+	int rc = wr_manager_append(&d->rec->manager, slot, &got);
 	if (rc < 0)
 		return rc;
 	if (got != id) {
@@ -54,6 +56,8 @@ drain_take(void *arg, uint32_t producer, const walrec_event_t *slot, uint64_t id
 		return -WALREC_ECORRUPT;
 	}
 	d->events++;
+	if (d->on_appended)
+		d->on_appended(d->arg, slot, got);
 	return 0;
 }
 
@@ -147,7 +151,7 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 	if (stats == NULL)
 		stats = &st_local;
 	memset(stats, 0, sizeof *stats);
-	struct drain d = { .rec = rec };
+	struct drain d = { .rec = rec, .on_appended = o->on_appended, .arg = o->arg };
 	int rc = drain_open(&d, name, o, stats);
 	if (rc < 0)
 		return rc;
@@ -166,7 +170,8 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 
 	int err = 0;
 	uint32_t idle = 0;
-	while (!*stop) {
+	/* Atomic load: the flag may be set by a signal handler or another thread. */
+	while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) {
 		ssize_t n = drain_poll(&d, batch);
 		if (n < 0 && n != -ENOSPC) {
 			err = (int)n;
@@ -179,13 +184,24 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 			break;
 		}
 		drain_progress(&d, &sealed, &durable);
+		/* A producer waits for an event already appended: make it durable
+		 * now, on this thread (seal, write, sync: one hand-off fewer than
+		 * asking the coordinator), for every producer at once. */
+		if (wr_channel_durable_wanted(d.ch)) {
+			int src = walrec_recorder_sync(rec);
+			if (src < 0) {
+				err = src;
+				break;
+			}
+			drain_progress(&d, &sealed, &durable);
+		}
 		if (n > 0) {
 			idle = 0;
 			continue;
 		}
 		/* Idle: spin, then yield, then park on the channel's futex. */
 		idle++;
-		if (idle < 64) {
+		if (o->busy_poll || idle < 64) {
 			wr_cpu_relax();
 		} else if (idle < 128) {
 			sched_yield();

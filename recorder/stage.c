@@ -22,9 +22,12 @@
 
 /* Blocks in one pwrite at most (1 MiB): tail advances in steps the owner can use. */
 #define STAGE_MAX_RUN 64u
-/* Flusher thread idle strategy: spin, then nap, then park. */
-#define STAGE_SPIN 2000u
-#define STAGE_NAP_NS 100000ull
+/*
+ * Flusher thread idle strategy: spin briefly (it shares CPUs with
+ * producers and the other workers), then nap, then park.
+ */
+#define STAGE_SPIN 64u
+#define STAGE_NAP_NS 200000ull
 #define STAGE_PARK_AFTER_NS 50000000ull
 #define STAGE_PARK_NS 1000000000ull
 /* Owner waiting for a free buffer: spin, yield, then sleep this long between checks. */

@@ -481,16 +481,22 @@ START_TEST(test_channel_wait_durable)
 	ck_assert_int_eq(walrec_producer_wait_durable(p, 2, 0), 0);
 	walrec_producer_detach(p);
 
-	/* Cross-process: a child sleeping in wait_durable wakes on publish. */
+	/* Cross-process: a child sleeping in wait_durable wakes on publish; the
+	 * drain thread sees that somebody waits (durable_wanted) until then. */
+	ck_assert(!wr_channel_durable_wanted(ch));
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0)
 		child_wait_durable(name, 5000000000ull);
 	take_until(ch, &s, 3);
 	wr_channel_release_sealed(ch, s.next_id);
-	usleep(20000); /* let it reach the futex (not required for the result) */
+	uint64_t deadline = wr_clock_now_ns() + 5000000000ull;
+	while (!wr_channel_durable_wanted(ch) && wr_clock_now_ns() < deadline)
+		usleep(1000);
+	ck_assert(wr_channel_durable_wanted(ch));
 	wr_channel_publish_durable(ch, s.next_id);
 	ck_assert_int_eq(wait_child(pid), 0);
+	ck_assert(!wr_channel_durable_wanted(ch));
 
 	/* Stopping the channel ends a wait on an event that is not durable. */
 	pid = fork();

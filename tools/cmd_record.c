@@ -37,7 +37,7 @@ record_usage(FILE *out)
 	fprintf(out,
 		"usage: walrec record DIR --channel NAME [--blocks B] [--max-hot N] [--max-cold N]\n"
 		"                     [--sync-interval-us U] [--no-compress] [--group] [--pidfile PATH]\n"
-		"                     [--cpu N] [--worker-cpus LIST] [--stage-blocks N]\n"
+		"                     [--cpu N] [--worker-cpus LIST] [--stage-blocks N] [--busy-poll]\n"
 		"                     [--telemetry-interval D] [--metrics-file PATH [--metrics-interval D]]\n"
 		"\n"
 		"Create (or reopen and resume) the shared-memory channel /walrec.NAME and append\n"
@@ -57,6 +57,8 @@ record_usage(FILE *out)
 		"                          (with --cpu, default: every other CPU)\n"
 		"  --stage-blocks N        sealed blocks buffered in memory, power of two, 4..65536\n"
 		"                          (default 1024, 16 MiB)\n"
+		"  --busy-poll             never sleep when the channel is idle: lowest latency,\n"
+		"                          one CPU kept busy (pin it with --cpu)\n"
 		"  --telemetry-interval D  publish a telemetry snapshot in the channel every D\n"
 		"                          (10ms..1h, default 1s) for 'walrec stat NAME'\n"
 		"  --metrics-file PATH     write the metrics in Prometheus text format to PATH\n"
@@ -350,6 +352,8 @@ wr_cmd_record(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--no-compress") == 0) {
 			cfg.compression = false;
+		} else if (strcmp(a, "--busy-poll") == 0) {
+			o.busy_poll = true;
 		} else if (strcmp(a, "--group") == 0) {
 			o.channel.group_access = true;
 		} else if (a[0] == '-') {
