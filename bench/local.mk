@@ -1,6 +1,8 @@
 # bench/: benchmark programs (run through 'walrec bench').
 walrec_SOURCES += bench/harness.c bench/harness.h bench/bench_append.c
 walrec_SOURCES += bench/bench_recorder.c bench/bench_ipc.c
+walrec_SOURCES += bench/bench_telemetry.c
+EXTRA_DIST += bench/telemetry_overhead.sh
 walrec_SOURCES += bench/bench_idle.c
 # Peer baselines: write()/fdatasync always, the others when configure found them.
 walrec_SOURCES += bench/bench_peers.c bench/peers.h bench/peer_basic.c

@@ -347,6 +347,21 @@ class Doc:
         return table(["recorder", "window", "CPU time", "of one core", "wakeups/s",
                       "threads"], rows)
 
+    def TELEMETRY(self):
+        p = os.path.join(self.results, "telemetry.json")
+        if not os.path.exists(p):
+            return "Not measured: %s." % (skipped(self.results, "telemetry") or "no results")
+        o = load(p)
+        rows = [["events/s (wall clock)", rate(o.get("events_per_s_without_reader")),
+                 rate(o.get("events_per_s_with_reader")), "%.3f" % o.get("ratio", 0)],
+                ["events per producer CPU second", rate(o.get("events_per_cpu_s_without_reader")),
+                 rate(o.get("events_per_cpu_s_with_reader")), "%.3f" % o.get("ratio_cpu", 0)]]
+        text = ("%s producer(s), %s events per run, %s pairs of runs (medians), snapshots "
+                "every %s, the reader at %.0f copies a second.\n\n" % (
+                    o.get("producers"), "{:,}".format(o.get("events", 0)), o.get("pairs"),
+                    ns(o.get("snapshot_interval_ns")), o.get("reader_reads_per_s", 0)))
+        return text + table(["", "without reader", "with a 1 kHz reader", "ratio"], rows)
+
     def _peer(self, system, mode):
         if not self.peers:
             return None

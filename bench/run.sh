@@ -145,7 +145,16 @@ has durable || skip durable "'walrec bench durable' is not in this build"
 has ipc || skip ipc "'walrec bench ipc' is not in this build"
 has replay || skip replay "'walrec bench replay' is not in this build"
 
-# These two take their medians inside (peers) or measure a long window (idle).
+# These take their medians inside (telemetry, peers) or measure a long window (idle).
+if has telemetry; then
+	if [ "$quick" = 1 ]; then
+		run telemetry "$results/telemetry.json" --dir "$data/telemetry" --events 200k --pairs 1
+	else
+		run telemetry "$results/telemetry.json" --dir "$data/telemetry" --pairs 5
+	fi
+else
+	skip telemetry "'walrec bench telemetry' is not in this build"
+fi
 if has idle; then
 	run idle "$results/idle.json" --dir "$data/idle" --seconds "$idle_s"
 else

@@ -21,3 +21,6 @@ libwalrec_internal_la_SOURCES += recorder/drain.c recorder/drain.h
 # recorder/: the public reader (a WAL directory in id order, seek, tolerant mode).
 libwalrec_internal_la_SOURCES += recorder/reader.c
 walrecinclude_HEADERS += include/walrec/reader.h
+# recorder/: telemetry snapshots in the channel (aggregator, readers, renderings).
+libwalrec_internal_la_SOURCES += \
+	recorder/telemetry.c recorder/telemetry.h recorder/telemetry_layout.h
