@@ -142,9 +142,8 @@ recorder_usage(FILE *out)
 		"  --no-pin      leave every thread to the scheduler\n");
 }
 
-/* Let the preparer fill its queue, as in a recorder that has been running. */
-static void
-rb_settle(walrec_recorder_t *rec)
+void
+wr_bench_recorder_settle(walrec_recorder_t *rec)
 {
 	for (int i = 0; i < 5000; i++) {
 		pthread_mutex_lock(&rec->preparer.lock);
@@ -186,7 +185,7 @@ rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_ben
 			      walrec_strerror(rc));
 		return rc;
 	}
-	rb_settle(rec);
+	wr_bench_recorder_settle(rec);
 	uint64_t rot0 = rec->metrics.manager.segment_rotation.count;
 	uint64_t wait0 = rec->metrics.manager.rotation_waits.value;
 	uint64_t stage0 = rec->metrics.manager.stage_waits.value;
@@ -315,7 +314,7 @@ wr_bench_durable(int argc, char **argv)
 			wr_tool_error("bench durable", "open %s: %s", o.dir, walrec_strerror(rc));
 			return WR_EXIT_USAGE;
 		}
-		rb_settle(rec);
+		wr_bench_recorder_settle(rec);
 		uint64_t *lat = wr_xmalloc(rounds * sizeof *lat);
 		walrec_event_t ev;
 		memset(&ev, 0, sizeof ev);

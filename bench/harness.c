@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <math.h>
 #include <sched.h>
@@ -262,4 +263,22 @@ wr_bench_fdatasync_p50(const char *dir, int reps)
 	}
 	free(t);
 	return p50;
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) != 0 && errno != ENOENT)
+		fprintf(stderr, "walrec bench: cannot remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+void
+wr_bench_remove_tree(const char *dir)
+{
+	/* FTW_PHYS: a symbolic link is removed, never followed. */
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -26,6 +26,15 @@ int wr_bench_recorder(int argc, char **argv);
 int wr_bench_durable(int argc, char **argv);
 int wr_bench_ipc(int argc, char **argv);
 int wr_bench_telemetry(int argc, char **argv);
+int wr_bench_peers(int argc, char **argv);
+int wr_bench_idle(int argc, char **argv);
+
+/* Remove dir and everything below it (a benchmark's own scratch directory). */
+void wr_bench_remove_tree(const char *dir);
+
+struct walrec_recorder;
+/* Wait (at most 5 s) until the recorder's preparer queue is full, as in a recorder that has been running. */
+void wr_bench_recorder_settle(struct walrec_recorder *rec);
 
 /* ---- clock ---------------------------------------------------------------- */
 
