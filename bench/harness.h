@@ -24,6 +24,7 @@ struct wr_bench_scenario {
 int wr_bench_append(int argc, char **argv);
 int wr_bench_recorder(int argc, char **argv);
 int wr_bench_durable(int argc, char **argv);
+int wr_bench_replay(int argc, char **argv);
 
 /* ---- clock ---------------------------------------------------------------- */
 

@@ -10,3 +10,5 @@ libwalrec_internal_la_SOURCES += \
 libwalrec_internal_la_SOURCES += lib/metrics_out.c lib/metrics_out.h
 # lib/: shared futex wait/wake.
 libwalrec_internal_la_SOURCES += lib/futex.h
+# lib/: a bounded SPSC ring of pointers between two threads.
+libwalrec_internal_la_SOURCES += lib/spsc.h

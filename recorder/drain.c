@@ -62,22 +62,39 @@ drain_take(void *arg, uint32_t producer, walrec_event_t *slot)
 	return 0;
 }
 
-/* Hand sealed and durable progress to the producers (drain thread). */
+/*
+ * Hand sealed and durable progress to the producers, and the sealed
+ * position to observers and followers (drain thread).
+ */
 static void
 drain_progress(struct drain *d, uint64_t *sealed, uint64_t *durable)
 {
+	bool moved = false;
 	struct wr_sealed_pos sp = wr_manager_sealed_pos(&d->rec->manager);
 	if (sp.last_id > *sealed) {
 		*sealed = sp.last_id;
 		wr_channel_release_sealed(d->ch, *sealed);
+		moved = true;
 	}
 	uint64_t dur = wr_meta_coordinator_durable(&d->rec->coordinator);
 	if (dur > *durable) {
 		*durable = dur;
 		wr_channel_publish_durable(d->ch, dur);
+		moved = true;
+	}
+	if (moved) {
 		walrec_recorder_state_t st;
 		walrec_recorder_meta_state(d->rec, &st);
-		wr_channel_publish_meta(d->ch, st.meta_segment_index, st.meta_offset, *sealed, dur);
+		uint32_t blocks = sp.end > WR_SEGMENT_HEADER_SIZE
+					  ? (uint32_t)((sp.end - WR_SEGMENT_HEADER_SIZE) / WR_BLOCK_SIZE)
+					  : 0;
+		struct wr_channel_meta m = { .segment_index = st.meta_segment_index,
+					     .offset = st.meta_offset,
+					     .last_sealed_id = sp.last_id,
+					     .last_durable_id = *durable,
+					     .sealed_segment_index = sp.segment_index,
+					     .sealed_blocks = blocks };
+		wr_channel_publish_meta(d->ch, &m);
 	}
 }
 

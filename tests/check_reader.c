@@ -337,9 +337,21 @@ START_TEST(test_reader_strict_corrupt)
 	ck_assert_msg(strstr(msg, "block 7:") != NULL, "%s", msg);
 	ck_assert_uint_eq(walrec_reader_skipped(r), 0);
 
-	/* Strict: the rest of that segment stays unreadable; a seek into the next one reads on. */
-	ck_assert_int_eq(walrec_reader_seek(r, first + count), 0);
+	/* A seek into the damaged block fails there again, naming it. */
+	ck_assert_int_eq(walrec_reader_seek(r, first + 1), 0);
 	ck_assert_int_eq(walrec_reader_next(r, &ev), -WALREC_ECORRUPT);
+	ck_assert_int_eq(walrec_reader_last_error(r, msg, sizeof msg), -WALREC_ECORRUPT);
+	ck_assert_msg(strstr(msg, name) && strstr(msg, "block 7:"), "%s", msg);
+	/*
+	 * A seek verifies from the block it lands in: past the damage, in the
+	 * same segment, it reads on to the end.
+	 */
+	seek_expect(r, first + count, first + count);
+	id = first + count;
+	while ((rc = walrec_reader_next(r, &ev)) == 1)
+		check_event(&ev, ++id);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(id, g_n);
 	seek_expect(r, g_n, g_n);
 	seek_expect(r, 1, 1);
 	walrec_reader_close(r);
