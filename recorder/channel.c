@@ -906,7 +906,7 @@ wr_channel_set_state(struct wr_channel *ch, uint32_t state)
 	return 0;
 }
 
-void
+int
 wr_channel_publish_meta(struct wr_channel *ch, const struct wr_channel_meta *v)
 {
 	struct wr_chan_meta *m = ch->map.meta;
@@ -932,8 +932,10 @@ wr_channel_publish_meta(struct wr_channel *ch, const struct wr_channel_meta *v)
 	 * followers and its last look at sealed_futex: either it sees the new
 	 * count and does not sleep, or this load sees it and wakes it. */
 	wr_fence_seq_cst();
-	if (wr_load_relaxed(&m->followers) != 0)
-		wr_futex_wake(&m->sealed_futex, INT_MAX);
+	if (wr_load_relaxed(&m->followers) == 0)
+		return 0;
+	int woken = wr_futex_wake(&m->sealed_futex, INT_MAX);
+	return woken > 0 ? woken : 0;
 }
 
 int

@@ -164,9 +164,10 @@ struct wr_channel_meta {
 /*
  * The MetaState mirror for observers and followers: a seqlock write of
  * every field but change, then +1 on sealed_futex and a FUTEX_WAKE when a
- * follower sleeps on it. One writer thread at a time.
+ * follower sleeps on it. Returns the number of followers woken. One
+ * writer thread at a time.
  */
-void wr_channel_publish_meta(struct wr_channel *ch, const struct wr_channel_meta *m);
+int wr_channel_publish_meta(struct wr_channel *ch, const struct wr_channel_meta *m);
 
 /*
  * Read the mirror from any mapping; out->change is the futex counter read

@@ -9,6 +9,7 @@
 #include "lib/atomics.h"
 #include "lib/log.h"
 #include "recorder/drain.h"
+#include "recorder/follow.h"
 #include "recorder/recorder_impl.h"
 
 #define DRAIN_DEFAULT_BATCH 4096u
@@ -166,6 +167,11 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 	int rc = drain_open(&d, name, o, stats);
 	if (rc < 0)
 		return rc;
+	/* Followers of the directory find the channel by this name (docs/reader.md). */
+	int arc = wr_follow_announce(rec->manager.dir, name);
+	if (arc < 0)
+		wr_log_warn("drain: cannot write %s/%s: %s (followers need --channel %s)",
+			    rec->manager.dir, WR_FOLLOW_NAME_FILE, walrec_strerror(arc), name);
 	size_t batch = o->batch ? o->batch : DRAIN_DEFAULT_BATCH;
 	uint64_t park_ns = o->channel.park_timeout_ns ? o->channel.park_timeout_ns
 						      : WR_CHANNEL_DEFAULT_PARK_NS;

@@ -447,14 +447,21 @@ wr_reader_apply_limit(struct walrec_reader *r, struct wr_reader_seg *s)
 		wr_segment_reader_set_limit(sr, lim);
 }
 
+/*
+ * The recorder's sealed position. Once there was one, it stays the bound
+ * while the channel is gone or not published yet (a recorder restarting,
+ * a channel being created anew): reading on without a bound could meet a
+ * block still being written.
+ */
 static void
 wr_reader_refresh_pos(struct walrec_reader *r)
 {
 	struct wr_follow_pos p;
 	int rc = wr_follow_position(&r->fw, &p);
-	r->have_pos = rc == 1;
-	if (rc == 1)
+	if (rc == 1) {
+		r->have_pos = true;
 		r->pos = p;
+	}
 	r->stats.attaches = r->fw.attaches;
 }
 
@@ -562,34 +569,38 @@ wr_reader_rescan(struct walrec_reader *r)
 			r->last_index = c[i].index, r->any_index = true;
 			continue;
 		}
+		/*
+		 * Only the recorder's current segment can still grow, closed
+		 * header or not: a restarted recorder reopens its last segment
+		 * and appends to it.
+		 */
 		uint64_t first = h.first_event_id, last = h.last_event_id;
-		bool live = false;
-		if (h.closed_ts_ns == 0) {
-			if (finished) {
-				/* Left active by a crash, finished since: the blocks tell. */
-				struct wr_pl_job *job = wr_reader_open_now(r, path, 0);
-				if (!job) {
-					rc = -ENOMEM;
-					break;
-				}
-				first = job->sr.first_event_id;
-				last = job->sr.last_event_id;
-				wr_pl_job_free(job);
-			} else {
-				first = wr_reader_probe_first(r, path);
-				last = UINT64_MAX;
-				live = true;
-				/* Without a recorder, an empty active file is one prepared for later. */
-				if (!r->have_pos && first == 0)
-					break;
+		bool live = !finished;
+		if (h.closed_ts_ns == 0 && finished) {
+			/* Left active by a crash, finished since: the blocks tell. */
+			struct wr_pl_job *job = wr_reader_open_now(r, path, 0);
+			if (!job) {
+				rc = -ENOMEM;
+				break;
 			}
+			first = job->sr.first_event_id;
+			last = job->sr.last_event_id;
+			wr_pl_job_free(job);
+		} else if (live) {
+			if (h.closed_ts_ns == 0)
+				first = wr_reader_probe_first(r, path);
+			last = UINT64_MAX;
+			/* Without a recorder, an empty file is one prepared for later. */
+			if (!r->have_pos && first == 0)
+				break;
 		}
 		r->last_index = c[i].index, r->any_index = true;
 		if (first == 0 && !live)
 			continue; /* no events */
-		/* Only the newest can still grow. */
-		if (live && r->nsegs > 0 && r->segs[r->nsegs - 1].live)
+		/* A newer segment with events: the recorder moved on from the previous one. */
+		if (r->nsegs > 0 && r->segs[r->nsegs - 1].live && (first != 0 || !live)) {
 			r->segs[r->nsegs - 1].live = false;
+		}
 		struct wr_reader_seg *s = wr_reader_push_seg(r, path, h.segment_index, first, last);
 		if (!s) {
 			rc = -ENOMEM;

@@ -36,7 +36,6 @@ struct wr_lz4_stream {
 	bool eof;             /* pread returned 0 */
 	bool started;         /* positioned after the header, in sync with next_block */
 	size_t lz4_error;     /* the LZ4F error code when a call failed */
-	LZ4F_decompressOptions_t opts;
 };
 
 /* ---- report ----------------------------------------------------------- */
@@ -91,13 +90,6 @@ wr_lz4_stream_new(struct wr_lz4_stream **out)
 		return -ENOMEM;
 	}
 	s->at_frame_end = true;
-#ifdef HAVE_LZ4F_DECOMPRESSOPTIONS_T_SKIPCHECKSUMS
-	/*
-	 * Every block's events are covered by two XXH64 sums that are always
-	 * checked; the frame's XXH32 over the same bytes would only add a pass.
-	 */
-	s->opts.skipChecksums = 1;
-#endif
 	*out = s;
 	return 0;
 }
@@ -160,7 +152,7 @@ wr_lz4_stream_read(struct wr_lz4_stream *s, int fd, void *dst, size_t want)
 		size_t dst_len = want - got;
 		size_t src_len = s->in_len - s->in_pos;
 		size_t hint = LZ4F_decompress(s->dctx, d + got, &dst_len, s->inp + s->in_pos,
-					      &src_len, &s->opts);
+					      &src_len, NULL);
 		if (LZ4F_isError(hint)) {
 			s->lz4_error = hint;
 			return -WALREC_ECORRUPT;
@@ -365,12 +357,15 @@ wr_segment_reader_hot_done(struct wr_segment_reader *r)
 	r->walk_done = true;
 	if (r->num_blocks == 0)
 		wr_segment_reader_size_fault(r, r->data_size, "file");
-	if (r->header.closed_ts_ns == 0) {
-		struct wr_segment_header h;
-		if (wr_segment_header_check(r->map, WR_SEGMENT_HEADER_SIZE, &h) == WR_FAULT_NONE &&
-		    h.segment_index == r->header.segment_index && h.closed_ts_ns != 0)
-			r->header = h;
-	}
+	/*
+	 * The header as it is now: a live recorder closes a segment (closed
+	 * header), and a restarted one reopens its last segment for appending
+	 * (active header again).
+	 */
+	struct wr_segment_header h;
+	if (wr_segment_header_check(r->map, WR_SEGMENT_HEADER_SIZE, &h) == WR_FAULT_NONE &&
+	    h.segment_index == r->header.segment_index)
+		r->header = h;
 	wr_segment_reader_check_closed(r);
 }
 

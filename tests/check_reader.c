@@ -5,13 +5,24 @@
 #include <dirent.h>
 #include <lz4frame.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <walrec.h>
 
+#include "lib/atomics.h"
+#include "lib/clock.h"
+#include "recorder/channel.h"
+#include "recorder/drain.h"
+#include "recorder/follow.h"
 #include "recorder/format.h"
 #include "recorder/segment_reader.h"
 #include "recorder/wal_dir.h"
@@ -536,6 +547,386 @@ START_TEST(test_reader_open_errors)
 }
 END_TEST
 
+
+/* ---- follow: a live log, other processes ------------------------------------ */
+
+#define FOLLOW_PER_TAG 20000u
+#define FOLLOW_TAGS 4u
+
+static volatile sig_atomic_t g_rec_stop;
+
+static void
+rec_on_term(int sig)
+{
+	(void)sig;
+	g_rec_stop = 1;
+}
+
+/* A recorder process: the embedded recorder draining the channel until SIGTERM. */
+static pid_t
+spawn_recorder(const char *dir, const char *chan)
+{
+	/* SIGTERM stays blocked until the child has its own handler (not the runner's). */
+	sigset_t term, old;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	pid_t pid = fork();
+	if (pid != 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		ck_assert_int_gt(pid, 0);
+		return pid;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = rec_on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	walrec_recorder_config_t cfg;
+	walrec_recorder_config_init(&cfg);
+	cfg.num_blocks = 16; /* a rotation every 4096 events */
+	cfg.max_hot_segments = 2;
+	cfg.compression = true;
+	cfg.sync_interval_us = 500;
+	walrec_recorder_t *rec;
+	if (walrec_recorder_open(&rec, dir, &cfg) != 0)
+		_exit(3);
+	struct wr_drain_options o;
+	wr_drain_options_default(&o);
+	o.channel.park_timeout_ns = 20000000;
+	int rc = wr_drain_run(rec, chan, &o, &g_rec_stop, NULL);
+	int crc = walrec_recorder_close(rec);
+	walrec_recorder_destroy(rec);
+	_exit(rc == 0 && crc == 0 ? 0 : 4);
+}
+
+/* Payload: u64 tag, u64 sequence 1..n (as walrec produce writes them). */
+static pid_t
+spawn_producer(const char *chan, uint64_t tag, uint64_t n)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		return pid;
+	walrec_producer_t *p = NULL;
+	for (int i = 0; i < 500 && walrec_producer_attach(&p, chan) != 0; i++)
+		usleep(10000);
+	if (!p)
+		_exit(3);
+	uint8_t payload[WALREC_PAYLOAD_SIZE] = { 0 };
+	memcpy(payload, &tag, 8);
+	for (uint64_t seq = 1; seq <= n; seq++) {
+		memcpy(payload + 8, &seq, 8);
+		if (walrec_producer_append(p, payload) < 0)
+			_exit(4);
+	}
+	walrec_producer_detach(p);
+	_exit(0);
+}
+
+/*
+ * A follower process: opens the directory in follow mode (the channel from
+ * DIR/walrec.channel), says so on ready_fd, then checks that every tag's
+ * sequence arrives as 1, 2, 3... exactly once, until all are in. Exit 0,
+ * or 1 with the reason on stderr.
+ */
+static pid_t
+spawn_follower(const char *dir, int ready_fd, uint64_t timeout_s, uint64_t ntags,
+	       uint64_t per_tag, uint64_t min_attaches)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		return pid;
+	walrec_reader_options_t o;
+	walrec_reader_options_init(&o);
+	o.follow = true;
+	walrec_reader_t *r;
+	if (walrec_reader_open(&r, dir, &o) != 0)
+		_exit(3);
+	if (write(ready_fd, "r", 1) != 1)
+		_exit(3);
+	uint64_t last[FOLLOW_TAGS + 1] = { 0 }, total = 0, last_id = 0;
+	uint64_t deadline = wr_clock_now_ns() + timeout_s * 1000000000ull;
+	walrec_event_t ev;
+	while (total < ntags * per_tag) {
+		int rc = walrec_reader_next(r, &ev);
+		if (rc == 1) {
+			uint64_t tag, seq;
+			memcpy(&tag, ev.payload, 8);
+			memcpy(&seq, ev.payload + 8, 8);
+			if (tag < 1 || tag > ntags || seq != last[tag] + 1 || ev.event_id <= last_id) {
+				fprintf(stderr, "follower: event %llu: tag %llu seq %llu after %llu\n",
+					(unsigned long long)ev.event_id, (unsigned long long)tag,
+					(unsigned long long)seq,
+					(unsigned long long)(tag <= FOLLOW_TAGS ? last[tag] : 0));
+				_exit(1);
+			}
+			last[tag] = seq;
+			last_id = ev.event_id;
+			total++;
+			continue;
+		}
+		if (rc < 0) {
+			char msg[512];
+			walrec_reader_last_error(r, msg, sizeof msg);
+			fprintf(stderr, "follower: next: %d %s\n", rc, msg);
+			_exit(1);
+		}
+		if (wr_clock_now_ns() > deadline) {
+			fprintf(stderr, "follower: timed out with %llu events\n",
+				(unsigned long long)total);
+			_exit(1);
+		}
+		if (walrec_reader_wait(r, 200000000) < 0) {
+			fprintf(stderr, "follower: wait failed\n");
+			_exit(1);
+		}
+	}
+	/* Nothing more may come: a duplicate would show up here. */
+	walrec_reader_wait(r, 300000000);
+	int rc = walrec_reader_next(r, &ev);
+	if (rc != 0) {
+		fprintf(stderr, "follower: an extra event (%d, id %llu)\n", rc,
+			(unsigned long long)ev.event_id);
+		_exit(1);
+	}
+	walrec_reader_stats_t st;
+	walrec_reader_stats(r, &st);
+	walrec_reader_close(r);
+	if (st.attaches < min_attaches) {
+		fprintf(stderr, "follower: attached %llu times\n", (unsigned long long)st.attaches);
+		_exit(1);
+	}
+	_exit(0);
+}
+
+static int
+wait_exit(pid_t pid)
+{
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Wait until a recorder with this pid runs the channel (at most 10 s). */
+static void
+wait_running(const char *chan, pid_t pid)
+{
+	char path[WR_CHAN_NAME_MAX + 16];
+	snprintf(path, sizeof path, "/dev/shm/walrec.%s", chan);
+	for (int i = 0; i < 1000; i++) {
+		struct wr_chan_map m;
+		int fd;
+		struct stat st;
+		/* Mapped only once it has its size (being created otherwise). */
+		if (stat(path, &st) == 0 && st.st_size > 0 &&
+		    wr_chan_map_open(&m, chan, &fd, false) == 0) {
+			close(fd);
+			bool up = wr_load_acquire(&m.control->state) == WR_CHAN_RUNNING &&
+				  wr_load_acquire(&m.control->recorder_pid) == (uint32_t)pid;
+			wr_chan_map_close(&m);
+			if (up)
+				return;
+		}
+		usleep(10000);
+	}
+	ck_abort_msg("recorder %d did not start", (int)pid);
+}
+
+static size_t
+count_cold(const char *dir)
+{
+	struct wr_wal_dir d;
+	ck_assert_int_eq(wr_wal_dir_scan(&d, dir, 0, NULL, NULL), 0);
+	size_t n = 0;
+	for (size_t i = 0; i < d.nsegments; i++)
+		n += d.segments[i].cold;
+	wr_wal_dir_free(&d);
+	return n;
+}
+
+START_TEST(test_reader_follow_live)
+{
+	char *dir = wr_test_mkdtemp();
+	char chan[64];
+	snprintf(chan, sizeof chan, "rdf.%d", (int)getpid());
+	wr_channel_unlink(chan);
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+
+	pid_t rec = spawn_recorder(dir, chan);
+	wait_running(chan, rec);
+	/* The recorder names its channel in the directory: that is how followers find it. */
+	char name[WR_CHAN_NAME_MAX + 1];
+	ck_assert_int_eq(wr_follow_read_name(dir, name, sizeof name), 0);
+	ck_assert_str_eq(name, chan);
+
+	/* Started before any producer. */
+	pid_t f1 = spawn_follower(dir, pfd[1], 40, FOLLOW_TAGS, FOLLOW_PER_TAG, 1);
+	char c;
+	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+
+	pid_t a1 = spawn_producer(chan, 1, FOLLOW_PER_TAG);
+	pid_t a2 = spawn_producer(chan, 2, FOLLOW_PER_TAG);
+	ck_assert_int_eq(wait_exit(a1), 0);
+	ck_assert_int_eq(wait_exit(a2), 0);
+
+	/* A clean restart: the channel is reopened and resumed. */
+	kill(rec, SIGTERM);
+	ck_assert_int_eq(wait_exit(rec), 0);
+	/* Another follower, started late: most of the log is cold by now. */
+	pid_t f2 = spawn_follower(dir, pfd[1], 40, FOLLOW_TAGS, FOLLOW_PER_TAG, 1);
+	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+	rec = spawn_recorder(dir, chan);
+	wait_running(chan, rec);
+
+	/* A crash mid-stream: producers keep writing into their rings meanwhile. */
+	pid_t b1 = spawn_producer(chan, 3, FOLLOW_PER_TAG);
+	pid_t b2 = spawn_producer(chan, 4, FOLLOW_PER_TAG);
+	usleep(30000);
+	kill(rec, SIGKILL);
+	ck_assert_int_eq(wait_exit(rec), 128 + SIGKILL);
+	usleep(50000);
+	rec = spawn_recorder(dir, chan);
+	wait_running(chan, rec);
+	ck_assert_int_eq(wait_exit(b1), 0);
+	ck_assert_int_eq(wait_exit(b2), 0);
+
+	ck_assert_int_eq(wait_exit(f1), 0);
+	ck_assert_int_eq(wait_exit(f2), 0);
+	kill(rec, SIGTERM);
+	ck_assert_int_eq(wait_exit(rec), 0);
+	/* It rotated and compressed under the followers. */
+	ck_assert_uint_ge(count_cold(dir), 10);
+	close(pfd[0]);
+	close(pfd[1]);
+	wr_channel_unlink(chan);
+	wr_test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_reader_follow_recreated_channel)
+{
+	/* The channel removed and created anew between two recorders: the follower maps the new one. */
+	char *dir = wr_test_mkdtemp();
+	char chan[64];
+	snprintf(chan, sizeof chan, "rdr.%d", (int)getpid());
+	wr_channel_unlink(chan);
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t rec = spawn_recorder(dir, chan);
+	wait_running(chan, rec);
+	pid_t f = spawn_follower(dir, pfd[1], 30, 2, 5000, 2);
+	char c;
+	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+	pid_t p = spawn_producer(chan, 1, 5000);
+	ck_assert_int_eq(wait_exit(p), 0);
+	kill(rec, SIGTERM);
+	ck_assert_int_eq(wait_exit(rec), 0);
+	ck_assert_int_eq(wr_channel_unlink(chan), 0);
+	rec = spawn_recorder(dir, chan);
+	wait_running(chan, rec);
+	p = spawn_producer(chan, 2, 5000);
+	ck_assert_int_eq(wait_exit(p), 0);
+	ck_assert_int_eq(wait_exit(f), 0);
+	kill(rec, SIGTERM);
+	ck_assert_int_eq(wait_exit(rec), 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	wr_channel_unlink(chan);
+	wr_test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+struct publish_later {
+	struct wr_channel *ch;
+	pid_t sleeper;  /* thread id of the follower */
+	struct wr_channel_meta m;
+	int woken;
+};
+
+/* State letter of a thread of this process from /proc ('S': asleep), or 0. */
+static char
+thread_state(pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Publish once the follower sleeps in the kernel: it must be woken, not time out. */
+static void *
+publish_later_main(void *arg)
+{
+	struct publish_later *pl = arg;
+	const struct wr_chan_map *m = wr_channel_map(pl->ch);
+	for (int i = 0; i < 50000; i++) {
+		if (atomic_load(&m->meta->followers) == 1 && thread_state(pl->sleeper) == 'S')
+			break;
+		usleep(100);
+	}
+	pl->woken = wr_channel_publish_meta(pl->ch, &pl->m);
+	return NULL;
+}
+
+START_TEST(test_reader_follow_wakes)
+{
+	/* wait() sleeps on the mirror's futex and the recorder's publish wakes it. */
+	char *dir = wr_test_mkdtemp();
+	char chan[64];
+	snprintf(chan, sizeof chan, "rdw.%d", (int)getpid());
+	wr_channel_unlink(chan);
+	struct wr_channel *ch;
+	ck_assert_int_eq(wr_channel_create(&ch, chan, NULL), 0);
+	walrec_reader_options_t o;
+	walrec_reader_options_init(&o);
+	o.follow = true;
+	o.channel = chan;
+	walrec_reader_t *r;
+	ck_assert_int_eq(walrec_reader_open(&r, dir, &o), 0);
+	walrec_event_t ev;
+	ck_assert_int_eq(walrec_reader_next(r, &ev), 0);
+	/* Nothing published: a wait times out. */
+	ck_assert_int_eq(walrec_reader_wait(r, 50000000), 0);
+	/* A publish while it sleeps (10 s allowed) ends the sleep: 1. */
+	struct publish_later pl = { .ch = ch, .sleeper = (pid_t)syscall(SYS_gettid),
+				    .m = { .last_sealed_id = 5, .sealed_segment_index = 1,
+					   .sealed_blocks = 1 } };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, publish_later_main, &pl), 0);
+	ck_assert_int_eq(walrec_reader_wait(r, 10000000000ull), 1);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(pl.woken, 1);
+	/* The follower took itself off the sleepers' count. */
+	ck_assert_uint_eq(atomic_load(&wr_channel_map(ch)->meta->followers), 0);
+	walrec_reader_stats_t st;
+	walrec_reader_stats(r, &st);
+	ck_assert_uint_eq(st.attaches, 1);
+	/* Read again (nothing in the directory): the next wait sleeps anew. */
+	ck_assert_int_eq(walrec_reader_next(r, &ev), 0);
+	ck_assert_int_eq(walrec_reader_wait(r, 50000000), 0);
+	walrec_reader_close(r);
+	/* wait() belongs to follow mode. */
+	ck_assert_int_eq(walrec_reader_open(&r, dir, NULL), 0);
+	ck_assert_int_eq(walrec_reader_wait(r, 0), -EINVAL);
+	walrec_reader_close(r);
+	wr_channel_close(ch);
+	wr_channel_unlink(chan);
+	wr_test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 reader_suite(void)
 {
@@ -552,6 +943,13 @@ reader_suite(void)
 	tcase_add_test(tc, test_reader_tolerant_cold);
 	tcase_add_test(tc, test_reader_compressed_while_open);
 	suite_add_tcase(s, tc);
+
+	TCase *fol = tcase_create("follow");
+	tcase_set_timeout(fol, 90);
+	tcase_add_test(fol, test_reader_follow_live);
+	tcase_add_test(fol, test_reader_follow_recreated_channel);
+	tcase_add_test(fol, test_reader_follow_wakes);
+	suite_add_tcase(s, fol);
 
 	TCase *lim = tcase_create("limits");
 	tcase_add_test(lim, test_reader_open_errors);
