@@ -233,6 +233,9 @@ wr_reader_absorb(struct walrec_reader *r, struct wr_reader_seg *s)
 	if (!s->job || s->job->rc < 0)
 		return 0;
 	const struct wr_segment_reader *sr = &s->job->sr;
+	/* Tolerant: the first problem met is the one last_error names. */
+	if (r->tolerant && sr->report.error != 0)
+		wr_reader_note_report(r, false, s->path, &sr->report, sr->report.error);
 	if (sr->skipped_blocks == s->sr_seen)
 		return 0;
 	for (uint32_t k = 0; k < sr->skipped_blocks; k++) {
@@ -261,9 +264,6 @@ wr_reader_absorb(struct walrec_reader *r, struct wr_reader_seg *s)
 		r->stats.skipped_blocks++;
 	}
 	s->sr_seen = sr->skipped_blocks;
-	/* Tolerant: the first problem met is the one last_error names. */
-	if (r->tolerant && sr->report.error != 0)
-		wr_reader_note_report(r, false, s->path, &sr->report, sr->report.error);
 	return 0;
 }
 
@@ -1071,6 +1071,6 @@ walrec_reader_stats(const walrec_reader_t *cr, walrec_reader_stats_t *st)
 	*st = r->stats;
 	uint64_t ready = 0;
 	for (size_t i = r->cur + 1; i < r->nsegs && i <= r->cur + WALREC_READER_MAX_PRELOAD; i++)
-		ready += r->segs[i].job && r->segs[i].ahead && r->segs[i].job->rc == 0;
+		ready += r->segs[i].job && r->segs[i].ahead;
 	st->ready_ahead = ready;
 }

@@ -79,13 +79,12 @@ wr_lz4_stream_free(struct wr_lz4_stream *s)
 }
 
 static int
-wr_lz4_stream_new(struct wr_lz4_stream **out)
+wr_lz4_stream_create(struct wr_lz4_stream **out)
 {
 	struct wr_lz4_stream *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
-	s->in = malloc(WR_LZ4_IN_CHUNK);
-	if (!s->in || LZ4F_isError(LZ4F_createDecompressionContext(&s->dctx, LZ4F_VERSION))) {
+	if (LZ4F_isError(LZ4F_createDecompressionContext(&s->dctx, LZ4F_VERSION))) {
 		wr_lz4_stream_free(s);
 		return -ENOMEM;
 	}
@@ -107,6 +106,45 @@ wr_lz4_stream_rewind(struct wr_lz4_stream *s)
 	s->eof = false;
 	s->started = false;
 	s->lz4_error = 0;
+}
+
+/*
+ * A stream for a new file: a kept one (its LZ4F context has its buffers
+ * already, so a small segment does not pay for fresh memory) or a new one.
+ */
+static int
+wr_lz4_stream_new(struct wr_lz4_stream **out, struct wr_buf_pool *pool)
+{
+	if (pool) {
+		pthread_mutex_lock(&pool->lock);
+		struct wr_lz4_stream *s = pool->nstreams ? pool->streams[--pool->nstreams] : NULL;
+		pthread_mutex_unlock(&pool->lock);
+		if (s) {
+			wr_lz4_stream_rewind(s);
+			s->src = NULL;
+			s->src_len = 0;
+			*out = s;
+			return 0;
+		}
+	}
+	return wr_lz4_stream_create(out);
+}
+
+static void
+wr_lz4_stream_release(struct wr_lz4_stream *s, struct wr_buf_pool *pool)
+{
+	if (!s)
+		return;
+	if (pool) {
+		pthread_mutex_lock(&pool->lock);
+		bool kept = pool->nstreams < WR_BUF_POOL_MAX;
+		if (kept)
+			pool->streams[pool->nstreams++] = s;
+		pthread_mutex_unlock(&pool->lock);
+		if (kept)
+			return;
+	}
+	wr_lz4_stream_free(s);
 }
 
 /*
@@ -133,6 +171,8 @@ wr_lz4_stream_read(struct wr_lz4_stream *s, int fd, void *dst, size_t want)
 				if (s->in_len == 0)
 					break;
 			} else {
+				if (!s->in && !(s->in = malloc(WR_LZ4_IN_CHUNK)))
+					return -ENOMEM;
 				ssize_t n;
 				do
 					n = pread(fd, s->in, WR_LZ4_IN_CHUNK, (off_t)s->in_off);
@@ -490,6 +530,8 @@ static int
 wr_segment_reader_open_cold_stream(struct wr_segment_reader *r)
 {
 	struct wr_lz4_stream *s = r->lz4;
+	if (!r->buf && !(r->buf = malloc(sizeof *r->buf)))
+		return -ENOMEM;
 	ssize_t n;
 	uint32_t i = 0;
 	bool too_big = false, walking = true;
@@ -565,6 +607,9 @@ wr_buf_pool_fini(struct wr_buf_pool *p)
 	for (unsigned i = 0; i < p->n; i++)
 		munmap(p->buf[i], p->cap[i]);
 	p->n = 0;
+	for (unsigned i = 0; i < p->nstreams; i++)
+		wr_lz4_stream_free(p->streams[i]);
+	p->nstreams = 0;
 	pthread_mutex_destroy(&p->lock);
 }
 
@@ -659,28 +704,6 @@ wr_segment_reader_open_cold_cached(struct wr_segment_reader *r, const uint8_t *h
 	int rc = wr_cold_cache_reserve(r, first);
 	if (rc < 0)
 		return rc;
-	/*
-	 * Feed the decoder the whole compressed file, mapped: no copy out of
-	 * the page cache, no LZ4 block split between two reads. Falls back to
-	 * pread when it can not be mapped.
-	 */
-	void *src = MAP_FAILED;
-	if (r->file_size > 0 && r->file_size <= SIZE_MAX)
-		src = mmap(NULL, (size_t)r->file_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, r->fd, 0);
-	if (src != MAP_FAILED) {
-		/* The header was decoded from the first pread: go on from where LZ4F stopped. */
-		if (s->in_off > r->file_size || s->in_pos > s->in_len ||
-		    s->in_off - (s->in_len - s->in_pos) > r->file_size) {
-			munmap(src, (size_t)r->file_size);
-			src = MAP_FAILED;
-		} else {
-			uint64_t consumed = s->in_off - (s->in_len - s->in_pos);
-			s->src = (const uint8_t *)src + consumed;
-			s->src_len = (size_t)(r->file_size - consumed);
-			s->in_len = s->in_pos = 0;
-			s->eof = false;
-		}
-	}
 	uint8_t *m = (uint8_t *)r->map;
 	memcpy(m, hdr, WR_SEGMENT_HEADER_SIZE);
 	uint64_t used = WR_SEGMENT_HEADER_SIZE;
@@ -775,11 +798,6 @@ wr_segment_reader_open_cold_cached(struct wr_segment_reader *r, const uint8_t *h
 out:
 	r->decoding = false;
 	free(scratch);
-	if (src != MAP_FAILED)
-		munmap(src, (size_t)r->file_size);
-	s->src = NULL;
-	s->src_len = 0;
-	s->in_len = s->in_pos = 0;
 	return rc;
 }
 
@@ -808,13 +826,22 @@ wr_segment_reader_reset_walk(struct wr_segment_reader *r)
 static int
 wr_segment_reader_open_cold(struct wr_segment_reader *r)
 {
-	int rc = wr_lz4_stream_new(&r->lz4);
+	int rc = wr_lz4_stream_new(&r->lz4, r->pool);
 	if (rc < 0)
 		return rc;
-	r->buf = malloc(sizeof *r->buf);
-	if (!r->buf)
-		return -ENOMEM;
 	struct wr_lz4_stream *s = r->lz4;
+	/*
+	 * Feed the decoder the whole compressed file, mapped: no copy out of
+	 * the page cache, no LZ4 block split between two reads (which LZ4F
+	 * would copy aside). pread when it can not be mapped.
+	 */
+	void *src = MAP_FAILED;
+	if (r->file_size > 0 && r->file_size <= SIZE_MAX)
+		src = mmap(NULL, (size_t)r->file_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, r->fd, 0);
+	if (src != MAP_FAILED) {
+		s->src = src;
+		s->src_len = (size_t)r->file_size;
+	}
 
 	uint8_t hdr[WR_SEGMENT_HEADER_SIZE];
 	ssize_t n = wr_lz4_stream_read(s, r->fd, hdr, sizeof hdr);
@@ -822,24 +849,27 @@ wr_segment_reader_open_cold(struct wr_segment_reader *r)
 		wr_segment_reader_fault(r, WR_REPORT_SEGMENT, WR_FAULT_MAGIC, s->out_total,
 					-WALREC_EFORMAT, "not an LZ4 frame of a segment: %s",
 					wr_lz4_stream_error(s));
-		return -WALREC_EFORMAT;
-	}
-	if (n < 0) {
+		rc = -WALREC_EFORMAT;
+	} else if (n < 0) {
 		wr_log_syscall("pread", r->path, (int)-n);
 		wr_segment_reader_fault(r, WR_REPORT_SEGMENT, WR_FAULT_NONE, 0, (int)n,
 					"read: %s", strerror((int)-n));
-		return (int)n;
-	}
-	if ((size_t)n < sizeof hdr) {
+		rc = (int)n;
+	} else if ((size_t)n < sizeof hdr) {
 		wr_segment_reader_fault(r, WR_REPORT_SEGMENT, WR_FAULT_SHORT, (uint64_t)n,
 					-WALREC_EFORMAT,
 					"segment header: truncated (decompresses to %zd bytes)", n);
-		return -WALREC_EFORMAT;
+		rc = -WALREC_EFORMAT;
+	} else {
+		rc = wr_segment_reader_header(r, hdr, sizeof hdr);
 	}
-	rc = wr_segment_reader_header(r, hdr, sizeof hdr);
-	if (rc < 0)
-		return rc;
-	rc = wr_segment_reader_open_cold_cached(r, hdr);
+	if (rc == 0)
+		rc = wr_segment_reader_open_cold_cached(r, hdr);
+	/* Decoded into the cache (or failed): reads never go back to the file. */
+	if (src != MAP_FAILED)
+		munmap(src, (size_t)r->file_size);
+	s->src = NULL;
+	s->src_len = 0;
 	if (rc != -E2BIG)
 		return rc;
 	/* Too large to keep in memory: verify as a stream, decode again to read. */
@@ -954,7 +984,7 @@ wr_segment_reader_close(struct wr_segment_reader *r)
 	}
 	if (r->fd >= 0)
 		wr_sys.close(r->fd);
-	wr_lz4_stream_free(r->lz4);
+	wr_lz4_stream_release(r->lz4, r->pool);
 	free(r->buf);
 	free(r->blocks);
 	free(r->skipped);
@@ -1289,7 +1319,7 @@ wr_segment_peek_header(const char *path, bool cold, struct wr_segment_header *h,
 	uint8_t hdr[WR_SEGMENT_HEADER_SIZE];
 	ssize_t n;
 	if (cold) {
-		rc = wr_lz4_stream_new(&r.lz4);
+		rc = wr_lz4_stream_new(&r.lz4, NULL);
 		if (rc < 0)
 			goto out;
 		n = wr_lz4_stream_read(r.lz4, r.fd, hdr, sizeof hdr);

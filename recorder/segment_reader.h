@@ -113,8 +113,9 @@ struct wr_block_entry {
 struct wr_lz4_stream; /* cold segments only; defined in segment_reader.c */
 
 /*
- * Decompression buffers kept between cold segments: fresh memory costs a
- * page fault and a page of zeroing per 4 KiB (or 2 MiB) before it is used.
+ * Decompression buffers and LZ4F contexts kept between cold segments:
+ * fresh memory costs a page fault and a page of zeroing per 4 KiB (or
+ * 2 MiB) before it is used.
  * Any thread (a mutex guards it).
  */
 #define WR_BUF_POOL_MAX 3u
@@ -123,6 +124,8 @@ struct wr_buf_pool {
 	unsigned n;
 	void *buf[WR_BUF_POOL_MAX];
 	uint64_t cap[WR_BUF_POOL_MAX];
+	unsigned nstreams;         /* LZ4F contexts (with their buffers) */
+	struct wr_lz4_stream *streams[WR_BUF_POOL_MAX];
 };
 
 void wr_buf_pool_init(struct wr_buf_pool *p);

@@ -121,7 +121,7 @@ typedef struct walrec_reader_stats {
 	uint64_t segments;         /* segments known to the reader (follow: grows) */
 	uint64_t preloaded;        /* segments entered ready, verified by the preloader */
 	uint64_t preload_waits;    /* crossings that waited for the preloader */
-	uint64_t ready_ahead;      /* segments verified and waiting right now */
+	uint64_t ready_ahead;      /* segments opened (or failed to) ahead and waiting, now */
 	uint64_t attaches;         /* follow: times a channel was mapped */
 } walrec_reader_stats_t;
 
