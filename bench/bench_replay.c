@@ -181,9 +181,9 @@ replay_build(const struct replay_opts *o)
 	cfg.num_blocks = o->blocks;
 	cfg.sync_interval_us = 0;
 	cfg.compression = cold > 0;
-	/* Beyond max_hot closed segments the oldest is compressed (the active one is not counted). */
+	/* Beyond max_hot closed segments the oldest is compressed; at close the active one is closed too. */
 	uint64_t hot = segs - cold;
-	cfg.max_hot_segments = cold > 0 ? (uint32_t)(hot > 1 ? hot - 1 : 1) : 0;
+	cfg.max_hot_segments = cold > 0 ? (uint32_t)(hot > 0 ? hot : 1) : 0;
 	walrec_recorder_t *rec = NULL;
 	int rc = walrec_recorder_open(&rec, o->dir, &cfg);
 	if (rc != 0) {

@@ -20,6 +20,9 @@
 #include "recorder/segment_reader.h"
 #include "recorder/wal_dir.h"
 
+/* Blocks read after a seek before the preloader is asked to look ahead. */
+#define WR_READER_SEEK_QUIET_BLOCKS 3u
+
 /* Segments kept open after a seek left them, and their decompressed bytes. */
 #define WR_READER_CACHE_SEGMENTS 32u
 #define WR_READER_CACHE_BYTES (512ull << 20)
@@ -58,6 +61,12 @@ struct walrec_reader {
 	size_t nsegs, cap;
 	uint64_t tick;
 
+	/*
+	 * After a seek, preloading waits until the reader has read on past a
+	 * couple of blocks: random access should not set off whole-segment
+	 * verifications it will never use.
+	 */
+	uint32_t blocks_since_seek;
 	/* preloader: segments before req_hi were asked for (or open) in generation gen */
 	struct wr_preloader pl;
 	struct wr_buf_pool pool;    /* cold decompression buffers, reused */
@@ -383,7 +392,7 @@ wr_reader_evict(struct walrec_reader *r)
 				continue;
 			n++;
 			if (s->job->sr.cold)
-				bytes += s->job->sr.map_cap;
+				bytes += s->job->sr.map_len; /* decoded bytes: the rest was never touched */
 			if (s->used < oldest)
 				oldest = s->used, victim = i;
 		}
@@ -723,7 +732,8 @@ wr_reader_enter(struct walrec_reader *r, bool seeking)
 	if (r->follow)
 		wr_reader_apply_limit(r, s);
 	wr_reader_absorb(r, s);
-	wr_reader_request(r);
+	if (!seeking)
+		wr_reader_request(r);
 	return 0;
 }
 
@@ -785,6 +795,7 @@ walrec_reader_open(walrec_reader_t **out, const char *dir, const walrec_reader_o
 	r->tolerant = opts->tolerant;
 	r->follow = opts->follow;
 	r->depth = opts->preload;
+	r->blocks_since_seek = WR_READER_SEEK_QUIET_BLOCKS; /* from the start: read on */
 	strcpy(r->dir, dir);
 	wr_buf_pool_init(&r->pool);
 
@@ -883,6 +894,7 @@ walrec_reader_seek(walrec_reader_t *r, uint64_t event_id)
 	r->last_id = event_id ? event_id - 1 : 0;
 	r->floor = event_id;
 	r->ev = r->ev_end = NULL;
+	r->blocks_since_seek = 0;
 	/* First segment whose last id is >= event_id (ids increase across segments). */
 	size_t lo = 0, hi = r->nsegs;
 	while (lo < hi) {
@@ -993,6 +1005,9 @@ wr_reader_next_slow(struct walrec_reader *r, walrec_event_t *out)
 		if (rc == 1) {
 			r->ev = ev;
 			r->ev_end = ev + n;
+			if (r->blocks_since_seek < WR_READER_SEEK_QUIET_BLOCKS &&
+			    ++r->blocks_since_seek == WR_READER_SEEK_QUIET_BLOCKS)
+				wr_reader_request(r); /* reading on after a seek: look ahead now */
 			continue;
 		}
 		if (rc < 0) {

@@ -668,7 +668,8 @@ wr_cold_cache_reserve(struct wr_segment_reader *r, uint64_t need)
 				return 0;
 		}
 	}
-	uint64_t cap = r->map_cap ? r->map_cap : WR_SEGMENT_HEADER_SIZE + 64ull * WR_BLOCK_SIZE;
+	/* Exactly what is asked the first time (a closed header says how much); then doubling. */
+	uint64_t cap = r->map_cap ? r->map_cap : need;
 	while (cap < need)
 		cap = WR_SEGMENT_HEADER_SIZE + 2 * (cap - WR_SEGMENT_HEADER_SIZE);
 	if (cap > WR_COLD_CACHE_MAX)
@@ -696,7 +697,8 @@ static int
 wr_segment_reader_open_cold_cached(struct wr_segment_reader *r, const uint8_t *hdr)
 {
 	struct wr_lz4_stream *s = r->lz4;
-	uint64_t first = WR_SEGMENT_HEADER_SIZE + WR_BLOCK_SIZE;
+	/* Room for the blocks a closed header counts and the never-written one after them. */
+	uint64_t first = WR_SEGMENT_HEADER_SIZE + 64ull * WR_BLOCK_SIZE;
 	if (r->header.closed_ts_ns != 0 && r->header.block_count <= WR_MAX_BLOCKS)
 		first = wr_segment_size(r->header.block_count) + WR_BLOCK_SIZE;
 	if (first > WR_COLD_CACHE_MAX && r->header.closed_ts_ns != 0)
