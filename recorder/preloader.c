@@ -92,16 +92,37 @@ wr_preloader_kick(_Atomic uint32_t *word, _Atomic uint32_t *sleeps)
 		wr_futex_wake(word, 1);
 }
 
+/* Close what the reader finished with. */
+static void
+wr_preloader_close_all(struct wr_preloader *p, struct wr_pl_job **closing, unsigned *n)
+{
+	for (unsigned i = 0; i < *n; i++)
+		wr_pl_job_free(closing[i]);
+	wr_fetch_add_relaxed(&p->closed, *n);
+	*n = 0;
+}
+
+/* Closes wait a little: the reader is crossing into a segment right then. */
+#define WR_PL_CLOSE_BATCH 4u
+
 static void *
 wr_preloader_main(void *arg)
 {
 	struct wr_preloader *p = arg;
+	/*
+	 * An unmap interrupts the reader's core (TLB shootdown): done after
+	 * the next open, or before sleeping, rather than in the microseconds
+	 * the reader spends crossing into the next segment.
+	 */
+	struct wr_pl_job *closing[WR_PL_CLOSE_BATCH];
+	unsigned nclosing = 0;
 	for (;;) {
 		struct wr_pl_job *job = wr_spsc_try_pop(&p->req);
 		if (job) {
 			if (job->kind == WR_PL_CLOSE) {
-				wr_pl_job_free(job);
-				wr_fetch_add_relaxed(&p->closed, 1);
+				if (nclosing == WR_PL_CLOSE_BATCH)
+					wr_preloader_close_all(p, closing, &nclosing);
+				closing[nclosing++] = job;
 				continue;
 			}
 			int expected = WR_PL_QUEUED;
@@ -128,8 +149,10 @@ wr_preloader_main(void *arg)
 				wr_futex_wait(&p->req_futex, wr_load_acquire(&p->req_futex), 1000000);
 			}
 			wr_preloader_kick(&p->res_futex, &p->reader_sleeps);
+			wr_preloader_close_all(p, closing, &nclosing);
 			continue;
 		}
+		wr_preloader_close_all(p, closing, &nclosing);
 		/* Acquire pairs with the release store in wr_preloader_stop. */
 		if (wr_load_acquire(&p->stop))
 			break;
@@ -189,10 +212,22 @@ wr_preloader_stop(struct wr_preloader *p)
 bool
 wr_preloader_submit(struct wr_preloader *p, struct wr_pl_job *job)
 {
-	if (!wr_spsc_try_push(&p->req, job))
+	if (!wr_preloader_queue(p, job))
 		return false;
-	wr_preloader_kick(&p->req_futex, &p->thread_sleeps);
+	wr_preloader_flush(p);
 	return true;
+}
+
+bool
+wr_preloader_queue(struct wr_preloader *p, struct wr_pl_job *job)
+{
+	return wr_spsc_try_push(&p->req, job);
+}
+
+void
+wr_preloader_flush(struct wr_preloader *p)
+{
+	wr_preloader_kick(&p->req_futex, &p->thread_sleeps);
 }
 
 struct wr_pl_job *

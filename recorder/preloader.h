@@ -105,6 +105,10 @@ void wr_preloader_stop(struct wr_preloader *p);
 /* Queue a job for the thread. Returns false when the ring is full (the job is still the caller's). */
 bool wr_preloader_submit(struct wr_preloader *p, struct wr_pl_job *job);
 
+/* The same without waking the thread: several jobs, then one wr_preloader_flush. */
+bool wr_preloader_queue(struct wr_preloader *p, struct wr_pl_job *job);
+void wr_preloader_flush(struct wr_preloader *p);
+
 /* An open job done by the thread, or NULL when none is ready. */
 struct wr_pl_job *wr_preloader_take(struct wr_preloader *p);
 

@@ -71,6 +71,7 @@ struct walrec_reader {
 	struct wr_preloader pl;
 	struct wr_buf_pool pool;    /* cold decompression buffers, reused */
 	bool pl_on;
+	bool kick;                  /* jobs queued that the thread was not woken for */
 	uint32_t depth;
 	uint32_t gen;
 	size_t req_hi;
@@ -288,16 +289,28 @@ wr_reader_after_walk(struct walrec_reader *r)
 
 /* ---- jobs: the preloader, the cache -------------------------------------- */
 
+/* Wake the thread once for everything queued since the last time. */
+static inline void
+wr_reader_kick(struct walrec_reader *r)
+{
+	if (r->kick) {
+		r->kick = false;
+		wr_preloader_flush(&r->pl);
+	}
+}
+
 static void
 wr_reader_release_job(struct walrec_reader *r, struct wr_pl_job *job)
 {
 	if (!job)
 		return;
 	if (r->pl_on && job->rc == 0) {
-		/* munmap of a large mapping is slow: the thread does it. */
+		/* munmap of a large mapping is slow: the thread does it (woken with the next request). */
 		job->kind = WR_PL_CLOSE;
-		if (wr_preloader_submit(&r->pl, job))
+		if (wr_preloader_queue(&r->pl, job)) {
+			r->kick = true;
 			return;
+		}
 	}
 	wr_pl_job_free(job);
 }
@@ -323,6 +336,7 @@ wr_reader_collect(struct walrec_reader *r)
 		s->ahead = true;
 		s->sr_seen = 0;
 	}
+	wr_reader_kick(r);
 }
 
 /*
@@ -344,10 +358,11 @@ wr_reader_request_upto(struct walrec_reader *r, size_t last)
 				break;
 			job->gen = r->gen;
 			job->pos = r->req_hi;
-			if (!wr_preloader_submit(&r->pl, job)) {
+			if (!wr_preloader_queue(&r->pl, job)) {
 				wr_pl_job_free(job);
 				break;
 			}
+			r->kick = true;
 			s->requested = true;
 			s->req_gen = r->gen;
 			s->pending = job;
@@ -365,6 +380,7 @@ wr_reader_request(struct walrec_reader *r)
 	if (r->req_hi <= r->cur)
 		r->req_hi = r->cur + 1;
 	wr_reader_request_upto(r, r->cur + r->depth);
+	wr_reader_kick(r);
 }
 
 /* A new generation: what the preloader still has in flight is of no use. */
@@ -403,6 +419,7 @@ wr_reader_evict(struct walrec_reader *r)
 		wr_reader_absorb(r, s);
 		wr_reader_release_job(r, s->job);
 		s->job = NULL;
+		wr_reader_kick(r);
 	}
 }
 
@@ -849,8 +866,10 @@ walrec_reader_open(walrec_reader_t **out, const char *dir, const walrec_reader_o
 	if (r->depth > 0 && wr_preloader_start(&r->pl) == 0)
 		r->pl_on = true;
 	/* The first segments start verifying now, before the first next(). */
-	if (r->pl_on)
+	if (r->pl_on) {
 		wr_reader_request_upto(r, r->depth - 1);
+		wr_reader_kick(r);
+	}
 	*out = r;
 	return 0;
 
@@ -934,6 +953,8 @@ walrec_reader_seek(walrec_reader_t *r, uint64_t event_id)
 		}
 		break;
 	}
+	if (r->pl_on)
+		wr_reader_kick(r);
 	return 0;
 }
 
@@ -965,6 +986,7 @@ wr_reader_next_slow(struct walrec_reader *r, walrec_event_t *out)
 		}
 		if (!r->sr) {
 			if (r->cur >= r->nsegs) {
+				wr_reader_kick(r); /* the last segment's close */
 				if (!r->follow)
 					return 0;
 				int rc = wr_reader_follow_more(r);

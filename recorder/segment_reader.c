@@ -582,6 +582,33 @@ wr_segment_reader_open_cold_stream(struct wr_segment_reader *r)
 
 /* Decompressed bytes asked of LZ4F per call: whole blocks, so the buffer stays block-aligned. */
 #define WR_COLD_CHUNK (64u * WR_BLOCK_SIZE)
+/* LZ4 blocks asked for per call in the cache: enough to keep the walk close behind. */
+#define WR_COLD_LZ4_BLOCKS 4u
+
+/*
+ * The frame's block size (decoded bytes per LZ4 block). LZ4F decodes
+ * straight into the caller's buffer only when a whole block fits there;
+ * asking for pieces that end on block boundaries keeps it from decoding
+ * into its own buffer and copying.
+ */
+static uint64_t
+wr_lz4_stream_block_size(struct wr_lz4_stream *s)
+{
+	LZ4F_frameInfo_t info;
+	size_t zero = 0;
+	if (LZ4F_isError(LZ4F_getFrameInfo(s->dctx, &info, NULL, &zero)))
+		return 4u << 20;
+	switch (info.blockSizeID) {
+	case LZ4F_max64KB:
+		return 64u << 10;
+	case LZ4F_max256KB:
+		return 256u << 10;
+	case LZ4F_max1MB:
+		return 1u << 20;
+	default:
+		return 4u << 20;
+	}
+}
 /* Scratch for the never-written tail, decoded only to check the frame and the size. */
 #define WR_COLD_SCRATCH (64u * WR_BLOCK_SIZE)
 
@@ -713,6 +740,7 @@ wr_segment_reader_open_cold_cached(struct wr_segment_reader *r, const uint8_t *h
 	bool storing = true, walking = true;
 	uint32_t keep = 0, scan = 0; /* blocks stored; where to look for the end after a fault */
 	ssize_t n = 0;
+	uint64_t bsz = wr_lz4_stream_block_size(s);
 	r->decoding = true;
 	while (s->out_total <= wr_segment_size(WR_MAX_BLOCKS)) {
 		if (storing) {
@@ -723,8 +751,9 @@ wr_segment_reader_open_cold_cached(struct wr_segment_reader *r, const uint8_t *h
 				m = (uint8_t *)r->map;
 			}
 			size_t want = (size_t)(r->map_cap - used);
-			if (want > WR_COLD_CHUNK)
-				want = WR_COLD_CHUNK;
+			uint64_t upto = (s->out_total / bsz + WR_COLD_LZ4_BLOCKS) * bsz;
+			if (want > upto - s->out_total)
+				want = (size_t)(upto - s->out_total);
 			n = wr_lz4_stream_read(s, r->fd, m + used, want);
 			if (n < 0)
 				break;
