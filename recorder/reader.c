@@ -72,6 +72,8 @@ struct walrec_reader {
 	struct wr_buf_pool pool;    /* cold decompression buffers, reused */
 	bool pl_on;
 	bool kick;                  /* jobs queued that the thread was not woken for */
+	bool sr_fresh;              /* no block of the current segment read yet */
+	bool request_due;           /* entered sequentially: ask for the next ones soon */
 	uint32_t depth;
 	uint32_t gen;
 	size_t req_hi;
@@ -329,6 +331,7 @@ wr_reader_collect(struct walrec_reader *r)
 			s->requested = false;
 		}
 		if (job->gen != r->gen || job->rc == -ECANCELED || !s || s->job || s->dead) {
+			/* Of no use (a seek moved on): closed with the next wake-up. */
 			wr_reader_release_job(r, job);
 			continue;
 		}
@@ -336,7 +339,6 @@ wr_reader_collect(struct walrec_reader *r)
 		s->ahead = true;
 		s->sr_seen = 0;
 	}
-	wr_reader_kick(r);
 }
 
 /*
@@ -375,6 +377,7 @@ wr_reader_request_upto(struct walrec_reader *r, size_t last)
 static void
 wr_reader_request(struct walrec_reader *r)
 {
+	r->request_due = false;
 	if (!r->pl_on)
 		return;
 	if (r->req_hi <= r->cur)
@@ -708,6 +711,11 @@ wr_reader_enter(struct walrec_reader *r, bool seeking)
 		} else if (!seeking) {
 			/* Being verified by the thread: rather than only wait, verify one after it. */
 			r->stats.preload_waits++;
+			/* Ask for the ones after it too: one of them is verified here meanwhile. */
+			if (r->req_hi <= r->cur)
+				r->req_hi = r->cur + 1;
+			wr_reader_request_upto(r, r->cur + r->depth);
+			wr_reader_kick(r);
 			while (!s->job) {
 				if (!wr_reader_help(r))
 					wr_preloader_wait(&r->pl);
@@ -745,12 +753,17 @@ wr_reader_enter(struct walrec_reader *r, bool seeking)
 		}
 	}
 	r->sr = &job->sr;
+	r->sr_fresh = true;
 	s->used = ++r->tick;
 	if (r->follow)
 		wr_reader_apply_limit(r, s);
 	wr_reader_absorb(r, s);
-	if (!seeking)
-		wr_reader_request(r);
+	/*
+	 * The next requests go out after the first block of this segment: a
+	 * job allocation and a wake-up inside the crossing would make it
+	 * slower (the woken thread may even take this core).
+	 */
+	r->request_due = !seeking && r->pl_on;
 	return 0;
 }
 
@@ -914,6 +927,7 @@ walrec_reader_seek(walrec_reader_t *r, uint64_t event_id)
 	r->floor = event_id;
 	r->ev = r->ev_end = NULL;
 	r->blocks_since_seek = 0;
+	r->request_due = false;
 	/* First segment whose last id is >= event_id (ids increase across segments). */
 	size_t lo = 0, hi = r->nsegs;
 	while (lo < hi) {
@@ -1030,6 +1044,11 @@ wr_reader_next_slow(struct walrec_reader *r, walrec_event_t *out)
 			if (r->blocks_since_seek < WR_READER_SEEK_QUIET_BLOCKS &&
 			    ++r->blocks_since_seek == WR_READER_SEEK_QUIET_BLOCKS)
 				wr_reader_request(r); /* reading on after a seek: look ahead now */
+			else if (r->request_due && !r->sr_fresh)
+				wr_reader_request(r);
+			else if (r->kick && !r->sr_fresh)
+				wr_reader_kick(r);
+			r->sr_fresh = false;
 			continue;
 		}
 		if (rc < 0) {
