@@ -1103,9 +1103,34 @@ spawn_producer(const char *chan, uint64_t tag, uint64_t n)
  * sequence arrives as 1, 2, 3... exactly once, until all are in. Exit 0,
  * or 1 with the reason on stderr.
  */
+/* The lowest-numbered hot segment file in dir ("" when none). */
+static void
+lowest_hot(const char *dir, char *name, size_t n)
+{
+	name[0] = '\0';
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	uint32_t best = UINT32_MAX;
+	while ((e = readdir(d)) != NULL) {
+		uint32_t idx;
+		bool cold;
+		if (wr_segment_name_parse(e->d_name, &idx, &cold) == 1 && !cold && idx < best) {
+			best = idx;
+			snprintf(name, n, "%s", e->d_name);
+		}
+	}
+	closedir(d);
+}
+
+/*
+ * stall_at > 0: after that many events, wait until the hot segment being
+ * read has been compressed and removed under the follower, then go on.
+ */
 static pid_t
 spawn_follower(const char *dir, int ready_fd, uint64_t timeout_s, uint64_t ntags,
-	       uint64_t per_tag, uint64_t min_attaches)
+	       uint64_t per_tag, uint64_t min_attaches, uint64_t stall_at)
 {
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -1138,6 +1163,21 @@ spawn_follower(const char *dir, int ready_fd, uint64_t timeout_s, uint64_t ntags
 			last[tag] = seq;
 			last_id = ev.event_id;
 			total++;
+			if (total == stall_at) {
+				char held[256], now[256];
+				lowest_hot(dir, held, sizeof held);
+				for (int i = 0; i < 2000 && held[0]; i++) {
+					lowest_hot(dir, now, sizeof now);
+					if (strcmp(now, held) != 0)
+						break;
+					usleep(10000);
+				}
+				lowest_hot(dir, now, sizeof now);
+				if (!held[0] || strcmp(now, held) == 0) {
+					fprintf(stderr, "follower: %s was not compressed under it\n", held);
+					_exit(1);
+				}
+			}
 			continue;
 		}
 		if (rc < 0) {
@@ -1235,8 +1275,8 @@ START_TEST(test_reader_follow_live)
 	ck_assert_int_eq(wr_follow_read_name(dir, name, sizeof name), 0);
 	ck_assert_str_eq(name, chan);
 
-	/* Started before any producer. */
-	pid_t f1 = spawn_follower(dir, pfd[1], 40, FOLLOW_TAGS, FOLLOW_PER_TAG, 1);
+	/* Started before any producer; the segment it reads turns cold under it. */
+	pid_t f1 = spawn_follower(dir, pfd[1], 40, FOLLOW_TAGS, FOLLOW_PER_TAG, 1, 1000);
 	char c;
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 
@@ -1249,7 +1289,7 @@ START_TEST(test_reader_follow_live)
 	kill(rec, SIGTERM);
 	ck_assert_int_eq(wait_exit(rec), 0);
 	/* Another follower, started late: most of the log is cold by now. */
-	pid_t f2 = spawn_follower(dir, pfd[1], 40, FOLLOW_TAGS, FOLLOW_PER_TAG, 1);
+	pid_t f2 = spawn_follower(dir, pfd[1], 40, FOLLOW_TAGS, FOLLOW_PER_TAG, 1, 0);
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 	rec = spawn_recorder(dir, chan);
 	wait_running(chan, rec);
@@ -1291,7 +1331,7 @@ START_TEST(test_reader_follow_recreated_channel)
 	ck_assert_int_eq(pipe(pfd), 0);
 	pid_t rec = spawn_recorder(dir, chan);
 	wait_running(chan, rec);
-	pid_t f = spawn_follower(dir, pfd[1], 30, 2, 5000, 2);
+	pid_t f = spawn_follower(dir, pfd[1], 30, 2, 5000, 2, 0);
 	char c;
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 	pid_t p = spawn_producer(chan, 1, 5000);
