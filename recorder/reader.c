@@ -614,6 +614,16 @@ wr_reader_rescan(struct walrec_reader *r)
 			}
 			first = job->sr.first_event_id;
 			last = job->sr.last_event_id;
+			if (job->rc < 0) {
+				wr_reader_note_report(r, !r->tolerant, path, &job->sr.report, job->rc);
+				if (!r->tolerant) {
+					rc = job->rc;
+					wr_pl_job_free(job);
+					break;
+				}
+				r->stats.skipped_segments++;
+				first = 0;
+			}
 			wr_pl_job_free(job);
 		} else if (live) {
 			if (h.closed_ts_ns == 0)
