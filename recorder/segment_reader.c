@@ -583,7 +583,7 @@ wr_segment_reader_open_cold_stream(struct wr_segment_reader *r)
 /* Decompressed bytes asked of LZ4F per call: whole blocks, so the buffer stays block-aligned. */
 #define WR_COLD_CHUNK (64u * WR_BLOCK_SIZE)
 /* LZ4 blocks asked for per call in the cache: enough to keep the walk close behind. */
-#define WR_COLD_LZ4_BLOCKS 4u
+#define WR_COLD_LZ4_BLOCKS 1u
 
 /*
  * The frame's block size (decoded bytes per LZ4 block). LZ4F decodes
