@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lib/atomics.h"
 #include "lib/clock.h"
@@ -21,6 +22,8 @@ wr_pl_job_new(int kind, const char *path, unsigned flags, struct wr_buf_pool *po
 		return NULL;
 	j->kind = kind;
 	atomic_init(&j->state, WR_PL_QUEUED);
+	j->warm_addr = NULL;
+	j->warm_len = 0;
 	j->pool = pool;
 	j->gen = 0;
 	j->pos = 0;
@@ -123,6 +126,20 @@ wr_preloader_main(void *arg)
 				if (nclosing == WR_PL_CLOSE_BATCH)
 					wr_preloader_close_all(p, closing, &nclosing);
 				closing[nclosing++] = job;
+				continue;
+			}
+			if (job->kind == WR_PL_WARM) {
+				/*
+				 * A segment a seek landed in: fault its pages in here, so the
+				 * reader's later seeks into it find them mapped. The mapping
+				 * stays until a CLOSE the reader queues after this job.
+				 */
+#ifdef MADV_POPULATE_READ
+				madvise((void *)job->warm_addr, job->warm_len, MADV_POPULATE_READ);
+#else
+				madvise((void *)job->warm_addr, job->warm_len, MADV_WILLNEED);
+#endif
+				wr_pl_job_free(job);
 				continue;
 			}
 			int expected = WR_PL_QUEUED;

@@ -35,6 +35,7 @@
 enum {
 	WR_PL_OPEN = 1,  /* open and verify path; comes back with rc and sr */
 	WR_PL_CLOSE = 2, /* close sr and free the job; never comes back */
+	WR_PL_WARM = 3,  /* build the page tables of warm_addr/warm_len; freed, never comes back */
 };
 
 /* An open job's state: the reader may take over one the thread has not started. */
@@ -53,6 +54,8 @@ struct wr_pl_job {
 	struct wr_buf_pool *pool; /* for cold segments; may be NULL */
 	int rc;            /* of the open: 0, or a negative code (sr.report says why) */
 	uint64_t open_ns;  /* time the open took */
+	const void *warm_addr; /* WR_PL_WARM: a mapping the reader keeps until a later CLOSE */
+	size_t warm_len;
 	char path[4096];   /* asked for; sr.path is the file actually opened */
 	struct wr_segment_reader sr;
 };

@@ -373,6 +373,26 @@ wr_reader_request_upto(struct walrec_reader *r, size_t last)
 	}
 }
 
+/*
+ * A hot segment entered by a seek is mapped without page tables: have the
+ * thread build them, so the following seeks into it take no page fault.
+ * Its CLOSE, queued later through the same ring, runs after this.
+ */
+static void
+wr_reader_warm(struct walrec_reader *r, const struct wr_segment_reader *sr)
+{
+	struct wr_pl_job *job = wr_pl_job_new(WR_PL_WARM, NULL, 0, NULL);
+	if (!job)
+		return;
+	job->warm_addr = sr->map;
+	job->warm_len = (size_t)sr->map_len;
+	if (!wr_preloader_queue(&r->pl, job)) {
+		wr_pl_job_free(job);
+		return;
+	}
+	r->kick = true;
+}
+
 /* Keep the preloader depth segments ahead of cur. */
 static void
 wr_reader_request(struct walrec_reader *r)
@@ -774,6 +794,8 @@ wr_reader_enter(struct walrec_reader *r, bool seeking)
 	 * slower (the woken thread may even take this core).
 	 */
 	r->request_due = !seeking && r->pl_on;
+	if (seeking && r->pl_on && r->sr->lazy && r->sr->map)
+		wr_reader_warm(r, r->sr);
 	return 0;
 }
 
@@ -886,13 +908,13 @@ walrec_reader_open(walrec_reader_t **out, const char *dir, const walrec_reader_o
 	}
 	if (rc < 0)
 		goto fail;
+	/*
+	 * Nothing is asked of the thread yet: the first next() reads the first
+	 * segment itself and asks for the following ones after its first
+	 * block; a first seek asks for nothing.
+	 */
 	if (r->depth > 0 && wr_preloader_start(&r->pl) == 0)
 		r->pl_on = true;
-	/* The first segments start verifying now, before the first next(). */
-	if (r->pl_on) {
-		wr_reader_request_upto(r, r->depth - 1);
-		wr_reader_kick(r);
-	}
 	*out = r;
 	return 0;
 
