@@ -18,6 +18,8 @@
 #include "lib/sys.h"
 #include "recorder/segment_reader.h"
 
+uint64_t wr_cold_cache_max = WR_COLD_CACHE_MAX;
+
 /* Compressed bytes read per pread; LZ4F buffers internally up to its block size. */
 #define WR_LZ4_IN_CHUNK (256u * 1024u)
 
@@ -683,7 +685,7 @@ wr_cold_cache_reserve(struct wr_segment_reader *r, uint64_t need)
 {
 	if (need <= r->map_cap)
 		return 0;
-	if (need > WR_COLD_CACHE_MAX)
+	if (need > wr_cold_cache_max)
 		return -E2BIG;
 	if (!r->map && r->pool) {
 		uint64_t cap = 0;
@@ -699,8 +701,8 @@ wr_cold_cache_reserve(struct wr_segment_reader *r, uint64_t need)
 	uint64_t cap = r->map_cap ? r->map_cap : need;
 	while (cap < need)
 		cap = WR_SEGMENT_HEADER_SIZE + 2 * (cap - WR_SEGMENT_HEADER_SIZE);
-	if (cap > WR_COLD_CACHE_MAX)
-		cap = WR_COLD_CACHE_MAX;
+	if (cap > wr_cold_cache_max)
+		cap = wr_cold_cache_max;
 	void *p = r->map ? mremap((void *)r->map, r->map_cap, cap, MREMAP_MAYMOVE)
 			 : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -728,7 +730,7 @@ wr_segment_reader_open_cold_cached(struct wr_segment_reader *r, const uint8_t *h
 	uint64_t first = WR_SEGMENT_HEADER_SIZE + 64ull * WR_BLOCK_SIZE;
 	if (r->header.closed_ts_ns != 0 && r->header.block_count <= WR_MAX_BLOCKS)
 		first = wr_segment_size(r->header.block_count) + WR_BLOCK_SIZE;
-	if (first > WR_COLD_CACHE_MAX && r->header.closed_ts_ns != 0)
+	if (first > wr_cold_cache_max && r->header.closed_ts_ns != 0)
 		return -E2BIG;
 	int rc = wr_cold_cache_reserve(r, first);
 	if (rc < 0)
@@ -1125,9 +1127,13 @@ wr_segment_reader_end_result(const struct wr_segment_reader *r)
 	return r->report.error;
 }
 
-int
-wr_segment_reader_read_block(struct wr_segment_reader *r, const walrec_event_t **ev,
-			     uint32_t *n)
+/*
+ * Bring the read position to an unread event of an indexed block (walking
+ * on when needed). Returns 1 when r->cur holds it at cur_slot, else 0 or a
+ * negative code as next().
+ */
+static int
+wr_segment_reader_position(struct wr_segment_reader *r)
 {
 	for (;;) {
 		if (r->cur_block < r->valid_blocks) {
@@ -1137,13 +1143,8 @@ wr_segment_reader_read_block(struct wr_segment_reader *r, const walrec_event_t *
 				if (!r->cur)
 					return err;
 			}
-			uint32_t count = r->blocks[r->cur_block].event_count;
-			if (r->cur_slot < count) {
-				*ev = &r->cur->events[r->cur_slot];
-				*n = count - r->cur_slot;
-				r->cur_slot = count;
+			if (r->cur_slot < r->blocks[r->cur_block].event_count)
 				return 1;
-			}
 			r->cur_block++;
 			r->cur_slot = 0;
 			r->cur = NULL;
@@ -1158,31 +1159,27 @@ wr_segment_reader_read_block(struct wr_segment_reader *r, const walrec_event_t *
 }
 
 int
+wr_segment_reader_read_block(struct wr_segment_reader *r, const walrec_event_t **ev,
+			     uint32_t *n)
+{
+	int rc = wr_segment_reader_position(r);
+	if (rc != 1)
+		return rc;
+	uint32_t count = r->blocks[r->cur_block].event_count;
+	*ev = &r->cur->events[r->cur_slot];
+	*n = count - r->cur_slot;
+	r->cur_slot = count;
+	return 1;
+}
+
+int
 wr_segment_reader_next(struct wr_segment_reader *r, walrec_event_t *out)
 {
-	for (;;) {
-		if (r->cur_block < r->valid_blocks) {
-			if (!r->cur) {
-				int err;
-				r->cur = wr_segment_reader_block(r, r->cur_block, &err);
-				if (!r->cur)
-					return err;
-			}
-			if (r->cur_slot < r->blocks[r->cur_block].event_count) {
-				memcpy(out, &r->cur->events[r->cur_slot++], sizeof *out);
-				return 1;
-			}
-			r->cur_block++;
-			r->cur_slot = 0;
-			r->cur = NULL;
-			continue;
-		}
-		int rc = wr_segment_reader_extend(r);
-		if (rc < 0)
-			return rc;
-		if (rc == 0)
-			return wr_segment_reader_end_result(r);
-	}
+	int rc = wr_segment_reader_position(r);
+	if (rc != 1)
+		return rc;
+	memcpy(out, &r->cur->events[r->cur_slot++], sizeof *out);
+	return 1;
 }
 
 /*

@@ -86,6 +86,8 @@ enum {
 
 /* Decompressed bytes of one cold segment kept in memory; beyond, it is streamed. */
 #define WR_COLD_CACHE_MAX (1024ull << 20)
+/* The limit in force (WR_COLD_CACHE_MAX; tests lower it before opening anything). */
+extern uint64_t wr_cold_cache_max;
 
 /* block_index of a report about the file or its header, not a block. */
 #define WR_REPORT_SEGMENT (-1)
