@@ -22,6 +22,8 @@ struct rb_opts {
 	uint64_t events;
 	uint32_t blocks;
 	bool json;
+	bool no_pin;
+	struct wr_bench_cpus cpus;
 };
 
 static int
@@ -32,6 +34,7 @@ rb_parse(int argc, char **argv, const char *cmd, struct rb_opts *o, void (*usage
 		{ "events", required_argument, NULL, 'n' },
 		{ "blocks", required_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "no-pin", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -62,6 +65,9 @@ rb_parse(int argc, char **argv, const char *cmd, struct rb_opts *o, void (*usage
 		case 'j':
 			o->json = true;
 			break;
+		case 'P':
+			o->no_pin = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return -1;
@@ -80,7 +86,31 @@ rb_parse(int argc, char **argv, const char *cmd, struct rb_opts *o, void (*usage
 		usage(stderr);
 		return WR_EXIT_USAGE;
 	}
+	o->cpus.owner = -1;
+	o->cpus.workers = 0;
+	if (!o->no_pin)
+		wr_bench_cpus_default(&o->cpus);
+	if (wr_bench_pin_self(o->cpus.owner) != 0) {
+		wr_tool_error(cmd, "cannot pin to CPU %d", o->cpus.owner);
+		return WR_EXIT_USAGE;
+	}
 	return 0;
+}
+
+/* Where it ran, and what the machine itself took from a spinning thread there. */
+static void
+rb_add_placement(struct wr_bench_result *r, const struct rb_opts *o,
+		 const struct wr_bench_clock *clk)
+{
+	double gap, gaps;
+	wr_bench_noise(clk, 500000000ull, &gap, &gaps);
+	wr_bench_result_add(r, "owner_cpu", o->cpus.owner, "CPU of the appending thread (-1: any)");
+	wr_bench_result_add(r, "worker_cpus_mask", (double)o->cpus.workers,
+			    "CPUs of the background threads (0: any)");
+	wr_bench_result_add(r, "machine_max_gap_ns", gap,
+			    "longest stall of a bare spinning loop there (0.5 s)");
+	wr_bench_result_add(r, "machine_gaps_over_5us_per_s", gaps,
+			    "stalls over 5 us of that loop, per second");
 }
 
 /* Remove what the recorder left in dir (segments and wal.meta only). */
@@ -97,16 +127,19 @@ static void
 recorder_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: walrec bench recorder --dir DIR [--events N] [--blocks B] [--json]\n"
+		"usage: walrec bench recorder --dir DIR [--events N] [--blocks B] [--json] [--no-pin]\n"
 		"\n"
 		"Append N events through walrec_recorder_append() into DIR (use an empty\n"
-		"directory; its segments are removed afterwards), with the preparer,\n"
-		"maintainer (no compression, 4 hot segments kept) and coordinator\n"
-		"(1 ms sync interval) running. Two passes: throughput, then per-append\n"
-		"latency with the tick clock (rotations included: they are appends).\n"
+		"directory; its segments are removed afterwards), with the flusher,\n"
+		"preparer, maintainer (no compression, 4 hot segments kept) and\n"
+		"coordinator (1 ms sync interval) running. Two passes: throughput, then\n"
+		"per-append latency with the tick clock (rotations included: they are\n"
+		"appends). The appending thread runs alone on the last CPU, the\n"
+		"background threads on the others (worker_cpus), unless --no-pin.\n"
 		"\n"
 		"  --events N    events per pass (default 20M)\n"
-		"  --blocks B    blocks per segment (default 256: a rotation every 65,536 events)\n");
+		"  --blocks B    blocks per segment (default 256: a rotation every 65,536 events)\n"
+		"  --no-pin      leave every thread to the scheduler\n");
 }
 
 /* Let the preparer fill its queue, as in a recorder that has been running. */
@@ -125,13 +158,14 @@ rb_settle(walrec_recorder_t *rec)
 
 static int
 rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_bench_clock *clk,
-	uint64_t *ns, uint64_t *rotations, uint64_t *waits)
+	uint64_t *ns, uint64_t *rotations, uint64_t *waits, uint64_t *stage_waits)
 {
 	walrec_recorder_config_t cfg;
 	walrec_recorder_config_init(&cfg);
 	cfg.num_blocks = o->blocks;
 	cfg.compression = false;
 	cfg.max_hot_segments = 4;
+	cfg.worker_cpus = o->cpus.workers;
 	walrec_recorder_t *rec = NULL;
 	int rc = walrec_recorder_open(&rec, o->dir, &cfg);
 	if (rc != 0) {
@@ -142,6 +176,7 @@ rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_ben
 	rb_settle(rec);
 	uint64_t rot0 = rec->metrics.manager.segment_rotation.count;
 	uint64_t wait0 = rec->metrics.manager.rotation_waits.value;
+	uint64_t stage0 = rec->metrics.manager.stage_waits.value;
 	walrec_event_t ev;
 	memset(&ev, 0, sizeof ev);
 	uint64_t ts = wr_clock_realtime_ns();
@@ -163,6 +198,7 @@ rb_pass(const struct rb_opts *o, struct wr_bench_hist *hist, const struct wr_ben
 	*ns = wr_clock_now_ns() - t0;
 	*rotations = rec->metrics.manager.segment_rotation.count - rot0;
 	*waits = rec->metrics.manager.rotation_waits.value - wait0;
+	*stage_waits = rec->metrics.manager.stage_waits.value - stage0;
 	if (rc != 0)
 		wr_tool_error("bench recorder", "append: %s", walrec_strerror(rc));
 	int crc = walrec_recorder_close(rec);
@@ -183,9 +219,10 @@ wr_bench_recorder(int argc, char **argv)
 	struct wr_bench_hist *hist = wr_xmalloc(sizeof *hist);
 	memset(hist, 0, sizeof *hist);
 	uint64_t ns_t = 0, ns_l = 0, rot_t = 0, rot_l = 0, wait_t = 0, wait_l = 0;
-	rc = rb_pass(&o, NULL, &clk, &ns_t, &rot_t, &wait_t);
+	uint64_t stage_t = 0, stage_l = 0;
+	rc = rb_pass(&o, NULL, &clk, &ns_t, &rot_t, &wait_t, &stage_t);
 	if (rc == 0)
-		rc = rb_pass(&o, hist, &clk, &ns_l, &rot_l, &wait_l);
+		rc = rb_pass(&o, hist, &clk, &ns_l, &rot_l, &wait_l, &stage_l);
 	wr_bench_clock_finish(&clk);
 	if (rc != 0) {
 		free(hist);
@@ -202,7 +239,12 @@ wr_bench_recorder(int argc, char **argv)
 			    "segment rotations (latency pass)");
 	wr_bench_result_add(&r, "rotation_waits_latency_pass", (double)wait_l,
 			    "rotations that waited for the preparer (latency pass)");
+	wr_bench_result_add(&r, "stage_waits", (double)stage_t,
+			    "appends that waited for the flusher (throughput pass)");
+	wr_bench_result_add(&r, "stage_waits_latency_pass", (double)stage_l,
+			    "appends that waited for the flusher (latency pass)");
 	wr_bench_result_add(&r, "blocks", o.blocks, "blocks per segment");
+	rb_add_placement(&r, &o, &clk);
 	wr_bench_result_print(&r, o.json, stdout);
 	free(hist);
 	return WR_EXIT_OK;
@@ -214,52 +256,14 @@ static void
 durable_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: walrec bench durable --dir DIR [--events N] [--json]\n"
+		"usage: walrec bench durable --dir DIR [--events N] [--json] [--no-pin]\n"
 		"\n"
 		"Durable acknowledgement: for K = 1, 16, 256, append K events and call\n"
 		"walrec_recorder_sync() (seal + wait until durable), about N events per K\n"
 		"(default 20k). Reports events/s and the ack latency (first append of the\n"
 		"batch to sync returning), and, measured in the same run, the p50 of a\n"
-		"plain 4 KiB pwrite + fdatasync in DIR as the baseline.\n");
-}
-
-static int
-u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t
-baseline_fdatasync_p50(const char *dir, int reps)
-{
-	char path[4200];
-	snprintf(path, sizeof path, "%s/bench-fdatasync.tmp", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return 0;
-	uint64_t *t = wr_xmalloc((size_t)reps * sizeof *t);
-	char buf[4096];
-	memset(buf, 0x5a, sizeof buf);
-	/* rewrite the same written blocks, as the recorder's syncs do */
-	for (int i = 0; i < 64; i++)
-		if (pwrite(fd, buf, sizeof buf, (off_t)i * 4096) != (ssize_t)sizeof buf)
-			break;
-	fdatasync(fd);
-	for (int i = 0; i < reps; i++) {
-		buf[0] = (char)i;
-		uint64_t t0 = wr_clock_now_ns();
-		if (pwrite(fd, buf, sizeof buf, (off_t)(i % 64) * 4096) != (ssize_t)sizeof buf)
-			break;
-		fdatasync(fd);
-		t[i] = wr_clock_now_ns() - t0;
-	}
-	close(fd);
-	unlink(path);
-	qsort(t, (size_t)reps, sizeof *t, u64_cmp);
-	uint64_t p50 = t[reps / 2];
-	free(t);
-	return p50;
+		"plain 4 KiB pwrite + fdatasync in DIR as the baseline. Threads are\n"
+		"placed as in 'walrec bench recorder' (--no-pin: not).\n");
 }
 
 int
@@ -276,7 +280,7 @@ wr_bench_durable(int argc, char **argv)
 	static const unsigned ks[] = { 1, 16, 256 };
 	double eps[3] = { 0 };
 	uint64_t p50[3] = { 0 }, p99[3] = { 0 };
-	uint64_t base = baseline_fdatasync_p50(o.dir, 500);
+	uint64_t base = wr_bench_fdatasync_p50(o.dir, 500);
 	for (unsigned j = 0; j < 3; j++) {
 		unsigned k = ks[j];
 		uint64_t rounds = o.events / k;
@@ -287,6 +291,7 @@ wr_bench_durable(int argc, char **argv)
 		walrec_recorder_config_t cfg;
 		walrec_recorder_config_init(&cfg);
 		cfg.num_blocks = o.blocks;
+		cfg.worker_cpus = o.cpus.workers;
 		walrec_recorder_t *rec = NULL;
 		rc = walrec_recorder_open(&rec, o.dir, &cfg);
 		if (rc != 0) {
@@ -316,7 +321,7 @@ wr_bench_durable(int argc, char **argv)
 			free(lat);
 			return WR_EXIT_USAGE;
 		}
-		qsort(lat, rounds, sizeof *lat, u64_cmp);
+		qsort(lat, rounds, sizeof *lat, wr_bench_u64_cmp);
 		eps[j] = (double)(rounds * k) / ((double)total / 1e9);
 		p50[j] = lat[rounds / 2];
 		p99[j] = lat[rounds * 99 / 100];

@@ -2,9 +2,14 @@
 /* Benchmark harness: clock calibration, histogram percentiles, output. */
 #include <config.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/harness.h"
 
@@ -165,4 +170,96 @@ wr_bench_result_print(const struct wr_bench_result *r, bool json, FILE *out)
 	for (unsigned i = 0; i < r->n_extra; i++)
 		fprintf(out, "%-24s %-16s %s\n", r->extra[i].key,
 			format_number(buf, sizeof buf, r->extra[i].value), r->extra[i].about);
+}
+
+void
+wr_bench_cpus_default(struct wr_bench_cpus *c)
+{
+	c->owner = -1;
+	c->workers = 0;
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+		return;
+	for (int i = 0; i < 64; i++) {
+		if (!CPU_ISSET(i, &set))
+			continue;
+		if (c->owner >= 0)
+			c->workers |= (uint64_t)1 << c->owner;
+		c->owner = i;
+	}
+	if (c->workers == 0)
+		c->owner = -1;
+}
+
+int
+wr_bench_pin_self(int cpu)
+{
+	if (cpu < 0)
+		return 0;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -errno;
+}
+
+void
+wr_bench_noise(const struct wr_bench_clock *clk, uint64_t ns, double *max_gap_ns,
+	       double *gaps_over_5us_per_s)
+{
+	uint64_t span = (uint64_t)((double)ns / clk->ns_per_tick);
+	uint64_t over = (uint64_t)(5000.0 / clk->ns_per_tick);
+	uint64_t start = wr_bench_ticks(), prev = start, max = 0, gaps = 0;
+	while (prev - start < span) {
+		uint64_t t = wr_bench_ticks();
+		uint64_t d = t - prev;
+		if (d > max)
+			max = d;
+		gaps += d > over;
+		prev = t;
+	}
+	*max_gap_ns = (double)max * clk->ns_per_tick;
+	*gaps_over_5us_per_s = (double)gaps * 1e9 / (double)ns;
+}
+
+int
+wr_bench_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+uint64_t
+wr_bench_fdatasync_p50(const char *dir, int reps)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/bench-fdatasync.tmp", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || reps <= 0)
+		return 0;
+	uint64_t *t = calloc((size_t)reps, sizeof *t);
+	char buf[4096];
+	memset(buf, 0x5a, sizeof buf);
+	/* rewrite the same written blocks, as the recorder's syncs do */
+	for (int i = 0; i < 64; i++)
+		if (pwrite(fd, buf, sizeof buf, (off_t)i * 4096) != (ssize_t)sizeof buf)
+			break;
+	fdatasync(fd);
+	int n = 0;
+	for (; t && n < reps; n++) {
+		buf[0] = (char)n;
+		uint64_t t0 = wr_clock_now_ns();
+		if (pwrite(fd, buf, sizeof buf, (off_t)(n % 64) * 4096) != (ssize_t)sizeof buf)
+			break;
+		fdatasync(fd);
+		t[n] = wr_clock_now_ns() - t0;
+	}
+	close(fd);
+	unlink(path);
+	uint64_t p50 = 0;
+	if (n > 0) {
+		qsort(t, (size_t)n, sizeof *t, wr_bench_u64_cmp);
+		p50 = t[n / 2];
+	}
+	free(t);
+	return p50;
 }

@@ -24,6 +24,7 @@ struct wr_bench_scenario {
 int wr_bench_append(int argc, char **argv);
 int wr_bench_recorder(int argc, char **argv);
 int wr_bench_durable(int argc, char **argv);
+int wr_bench_ipc(int argc, char **argv);
 int wr_bench_replay(int argc, char **argv);
 
 /* ---- clock ---------------------------------------------------------------- */
@@ -62,6 +63,43 @@ void wr_bench_clock_init(struct wr_bench_clock *c);
 
 /* Refine the tick rate over the whole run (call at the end, before reporting). */
 void wr_bench_clock_finish(struct wr_bench_clock *c);
+
+/* ---- placement and machine noise -------------------------------------------- */
+
+/*
+ * Where a latency benchmark runs: the appending thread alone on one CPU,
+ * the recorder's background threads on the others (worker_cpus), as a
+ * latency-critical deployment pins them. owner < 0: no pinning.
+ */
+struct wr_bench_cpus {
+	int owner;
+	uint64_t workers;
+};
+
+/* The last CPU this process may use for the owner, every other one for workers; no pinning with one CPU. */
+void wr_bench_cpus_default(struct wr_bench_cpus *c);
+
+/* Pin the calling thread to cpu (no-op for cpu < 0). 0 or -errno. */
+int wr_bench_pin_self(int cpu);
+
+/*
+ * What the machine itself takes from a spinning thread: read the tick
+ * clock in a loop for ns and report the longest gap between two reads
+ * and how many gaps exceeded 5 us, per second. Interrupts, the
+ * hypervisor and other tasks all show up here; no append can do better.
+ */
+void wr_bench_noise(const struct wr_bench_clock *clk, uint64_t ns, double *max_gap_ns,
+		    double *gaps_over_5us_per_s);
+
+/* qsort comparison of uint64_t. */
+int wr_bench_u64_cmp(const void *a, const void *b);
+
+/*
+ * The baseline every durable figure is compared with, measured in the
+ * same run: the p50 of reps times (pwrite of 4 KiB over already written
+ * blocks of a file in dir + fdatasync). 0 if dir is not usable.
+ */
+uint64_t wr_bench_fdatasync_p50(const char *dir, int reps);
 
 /* ---- histogram ------------------------------------------------------------ */
 

@@ -1,7 +1,7 @@
 # lib/: building blocks that know nothing of the WAL.
 libwalrec_internal_la_SOURCES += \
 	lib/atomics.h \
-	lib/clock.h \
+	lib/clock.c lib/clock.h \
 	lib/compiler.h \
 	lib/fs.c lib/fs.h \
 	lib/log.c lib/log.h \
@@ -10,5 +10,7 @@ libwalrec_internal_la_SOURCES += \
 libwalrec_internal_la_SOURCES += lib/metrics_out.c lib/metrics_out.h
 # lib/: shared futex wait/wake.
 libwalrec_internal_la_SOURCES += lib/futex.h
+libwalrec_internal_la_SOURCES += lib/thread.c lib/thread.h
+libwalrec_internal_la_SOURCES += lib/membarrier.h
 # lib/: a bounded SPSC ring of pointers between two threads.
 libwalrec_internal_la_SOURCES += lib/spsc.h

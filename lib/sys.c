@@ -28,6 +28,7 @@ sys_openat(int dirfd, const char *path, int flags, mode_t mode)
 		.fdatasync = fdatasync, .fsync = fsync, .rename = rename,       \
 		.renameat = renameat, .unlink = unlink, .unlinkat = unlinkat,   \
 		.write = write, .pwrite = pwrite,                               \
+		.sync_file_range = sync_file_range,                             \
 	}
 
 const struct wr_sys wr_sys_libc = WR_SYS_LIBC;

@@ -27,6 +27,8 @@ struct wr_sys {
 	int (*unlinkat)(int dirfd, const char *path, int flags);
 	ssize_t (*write)(int fd, const void *buf, size_t len);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
+	/* Starts or waits for writeback only: never a durability point. */
+	int (*sync_file_range)(int fd, off_t off, off_t len, unsigned int flags);
 };
 
 /* The table in force. Tests may overwrite entries; restore with wr_sys_reset. */

@@ -18,6 +18,7 @@
 #include "lib/clock.h"
 #include "lib/futex.h"
 #include "lib/log.h"
+#include "lib/membarrier.h"
 #include "lib/sys.h"
 #include "recorder/channel.h"
 
@@ -51,6 +52,17 @@ struct wr_chan_mark {
 	uint64_t id;
 };
 
+/*
+ * A run of taken slots: positions pos .. pos+n-1 got ids id .. id+n-1.
+ * The drain thread's copy is the truth; the shared take log is written
+ * for the next recorder only (a producer could scribble on it).
+ */
+struct wr_chan_run {
+	uint64_t pos;
+	uint64_t id;
+	uint64_t n;
+};
+
 /* Drain-thread-private view of one producer: the shared cursors are
  * outputs only; these are the values the recorder trusts. */
 struct wr_chan_consumer {
@@ -58,11 +70,12 @@ struct wr_chan_consumer {
 	uint64_t tail;             /* released count, as last stored */
 	uint64_t head_seen;        /* last validated head (monotonic check) */
 	uint64_t durable;          /* durable_seq as last stored */
-	uint64_t last_taken_id;    /* id read back from the last taken slot */
-	uint64_t last_released_id; /* id of slot tail-1 */
+	uint64_t runs_w;           /* runs recorded (== the shared take log's count) */
+	uint64_t runs_r;           /* first run not wholly released */
 	bool rejected;
 	uint32_t mark_r, mark_w;
 	struct wr_chan_mark marks[WR_CHAN_MARKS];
+	struct wr_chan_run *runs;  /* takes_per_producer of them, a ring */
 };
 
 struct wr_channel {
@@ -71,6 +84,7 @@ struct wr_channel {
 	char name[WR_CHAN_NAME_MAX + 1];
 	struct wr_channel_options opt;
 	uint64_t mask;
+	uint32_t takes_n;        /* take records per producer */
 	uint32_t rr;             /* first ring of the next poll */
 	uint32_t polls;
 	bool need_resume;
@@ -145,6 +159,7 @@ chan_map_pointers(struct wr_chan_map *m)
 	m->wake = (struct wr_chan_wake *)(b + r[WR_CHAN_R_WAKE].off);
 	m->telemetry = b + r[WR_CHAN_R_TELEMETRY].off;
 	m->rings = (walrec_event_t *)(b + r[WR_CHAN_R_RINGS].off);
+	m->takes = b + r[WR_CHAN_R_TAKES].off;
 }
 
 /* Check the control page of a mapping of `size` bytes; fill m->layout. */
@@ -182,8 +197,9 @@ chan_validate(struct wr_chan_map *m, const char *path)
 	}
 	struct wr_chan_layout l;
 	wr_chan_layout_compute(&l, p, cap);
-	static const char *const names[WR_CHAN_R_COUNT] = { "table", "cursors", "durable", "meta",
-							     "wake", "telemetry", "rings" };
+	static const char *const names[WR_CHAN_R_COUNT] = { "table",     "cursors", "durable",
+							     "meta",      "wake",    "telemetry",
+							     "rings",     "takes" };
 	for (int i = 0; i < WR_CHAN_R_COUNT; i++) {
 		if (c->regions[i].off != l.regions[i].off || c->regions[i].size != l.regions[i].size) {
 			wr_log_error("channel %s: region %s at %llu+%llu, expected %llu+%llu", path,
@@ -285,13 +301,32 @@ chan_alloc(const char *name, const struct wr_channel_options *opt)
 	return ch;
 }
 
+static void
+chan_free_consumers(struct wr_channel *ch)
+{
+	if (!ch->cons)
+		return;
+	for (uint32_t i = 0; i < ch->map.layout.producers_max; i++)
+		free(ch->cons[i].runs);
+	free(ch->cons);
+	ch->cons = NULL;
+}
+
 static int
 chan_alloc_consumers(struct wr_channel *ch)
 {
 	uint32_t p = ch->map.layout.producers_max;
+	ch->takes_n = wr_chan_takes_per_producer(ch->map.layout.ring_capacity);
 	ch->cons = calloc(p, sizeof *ch->cons);
 	if (!ch->cons)
 		return -ENOMEM;
+	for (uint32_t i = 0; i < p; i++) {
+		ch->cons[i].runs = calloc(ch->takes_n, sizeof *ch->cons[i].runs);
+		if (!ch->cons[i].runs) {
+			chan_free_consumers(ch);
+			return -ENOMEM;
+		}
+	}
 	ch->mask = ch->map.layout.ring_capacity - 1;
 	return 0;
 }
@@ -447,12 +482,6 @@ chan_slot(const struct wr_channel *ch, uint32_t i, uint64_t pos)
 	return wr_chan_ring(&ch->map, i) + (pos & ch->mask);
 }
 
-static inline uint64_t
-slot_id(const walrec_event_t *s)
-{
-	return __atomic_load_n(&s->event_id, __ATOMIC_RELAXED);
-}
-
 /* Wake every thread sleeping on a producer's tail or durable futex. */
 static void
 chan_wake_producer(struct wr_channel *ch, uint32_t i, bool space, bool durable)
@@ -475,7 +504,7 @@ chan_reject(struct wr_channel *ch, uint32_t i, uint32_t reason, uint64_t a, uint
 {
 	static const char *const why[] = { "", "invalid state word", "impossible head",
 					   "tail changed behind the recorder",
-					   "event id changed in a taken slot",
+					   "take log inconsistent at resume",
 					   "durable sequence past the tail" };
 	struct wr_chan_consumer *c = &ch->cons[i];
 	struct wr_chan_entry *e = &ch->map.table[i];
@@ -548,10 +577,68 @@ chan_store_tail(struct wr_channel *ch, uint32_t i, uint64_t tail)
 	}
 }
 
-/* Take up to quota slots from producer i. */
+/*
+ * Record the run about to be taken from producer i: positions from
+ * c->taken, ids from first_id, n slots. Extends the newest run when it
+ * continues it (same positions, same ids: nothing was taken elsewhere in
+ * between); otherwise opens a new one. The shared take log is complete
+ * before any of the run's events is appended (compiler barriers: a killed
+ * recorder leaves every store it made). Returns false when the log is
+ * full of runs not yet released (the ring waits).
+ */
+static bool
+chan_run_begin(struct wr_channel *ch, uint32_t i, uint64_t first_id, uint64_t n)
+{
+	struct wr_chan_consumer *c = &ch->cons[i];
+	struct wr_chan_takes *tl = wr_chan_takes(&ch->map, i);
+	uint32_t mask = ch->takes_n - 1;
+	if (c->runs_w > c->runs_r) {
+		struct wr_chan_run *last = &c->runs[(c->runs_w - 1) & mask];
+		if (last->pos + last->n == c->taken && last->id + last->n == first_id &&
+		    last->n + n <= UINT32_MAX) {
+			last->n += n;
+			wr_store_relaxed(&tl->rec[(c->runs_w - 1) & mask].n, (uint32_t)last->n);
+			atomic_signal_fence(memory_order_seq_cst);
+			return true;
+		}
+	}
+	/* One record slot stays free: the one being written, which a resume
+	 * after a crash mid-write must not read as an old record. */
+	if (c->runs_w - c->runs_r >= ch->takes_n - 1) {
+		wr_counter_inc(&ch->metrics.take_log_full);
+		return false;
+	}
+	struct wr_chan_run *r = &c->runs[c->runs_w & mask];
+	*r = (struct wr_chan_run){ c->taken, first_id, n };
+	struct wr_chan_take *t = &tl->rec[c->runs_w & mask];
+	wr_store_relaxed(&t->pos, r->pos);
+	wr_store_relaxed(&t->id, r->id);
+	wr_store_relaxed(&t->n, (uint32_t)n);
+	/* The record is whole before the count covers it. */
+	atomic_signal_fence(memory_order_seq_cst);
+	c->runs_w++;
+	wr_store_relaxed(&tl->count, c->runs_w);
+	atomic_signal_fence(memory_order_seq_cst);
+	return true;
+}
+
+/* The run ended after `taken` of its planned `planned` slots: say so before any other append. */
+static void
+chan_run_short(struct wr_channel *ch, uint32_t i, uint64_t planned, uint64_t taken)
+{
+	struct wr_chan_consumer *c = &ch->cons[i];
+	uint32_t mask = ch->takes_n - 1;
+	struct wr_chan_run *last = &c->runs[(c->runs_w - 1) & mask];
+	last->n -= planned - taken;
+	wr_store_relaxed(&wr_chan_takes(&ch->map, i)->rec[(c->runs_w - 1) & mask].n,
+			 (uint32_t)last->n);
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Take up to quota slots from producer i, ids from *last_id + 1. */
 static size_t
-chan_take_one(struct wr_channel *ch, uint32_t i, size_t quota, wr_channel_take_fn fn, void *arg,
-	      int *err)
+chan_take_one(struct wr_channel *ch, uint32_t i, size_t quota, uint64_t *last_id,
+	      wr_channel_take_fn fn, void *arg, int *err)
 {
 	struct wr_chan_consumer *c = &ch->cons[i];
 	if (c->rejected)
@@ -583,23 +670,22 @@ chan_take_one(struct wr_channel *ch, uint32_t i, size_t quota, wr_channel_take_f
 		return 0;
 	}
 	c->head_seen = h;
+	uint64_t want = h - c->taken < quota ? h - c->taken : quota;
+	if (want == 0 || !chan_run_begin(ch, i, *last_id + 1, want))
+		return 0;
 	size_t n = 0;
-	while (c->taken < h && n < quota) {
-		walrec_event_t *slot = chan_slot(ch, i, c->taken);
-		int rc = fn(arg, i, slot);
+	while (n < want) {
+		int rc = fn(arg, i, chan_slot(ch, i, c->taken), *last_id + 1);
 		if (rc < 0) {
 			*err = rc;
 			break;
 		}
-		uint64_t id = slot_id(slot);
 		c->taken++;
+		(*last_id)++;
 		n++;
-		if (id <= c->last_taken_id) {
-			chan_reject(ch, i, WR_CHAN_REJECT_EVENT_ID, id, c->last_taken_id);
-			break;
-		}
-		c->last_taken_id = id;
 	}
+	if (n < want)
+		chan_run_short(ch, i, want, n);
 	wr_counter_add(&ch->metrics.taken, n);
 	return n;
 }
@@ -638,6 +724,19 @@ wr_channel_publish_durable(struct wr_channel *ch, uint64_t last_durable_id)
 	}
 }
 
+bool
+wr_channel_durable_wanted(const struct wr_channel *ch)
+{
+	for (uint32_t i = 0; i < ch->map.layout.producers_max; i++) {
+		const struct wr_chan_consumer *c = &ch->cons[i];
+		/* Relaxed: a hint; a missed waiter is served by the next interval sync. */
+		if (!c->rejected && c->durable < c->taken &&
+		    wr_load_relaxed(&ch->map.durable[i].durable_waiters) != 0)
+			return true;
+	}
+	return false;
+}
+
 void
 wr_channel_post_durable(struct wr_channel *ch, uint64_t last_durable_id)
 {
@@ -662,7 +761,8 @@ chan_apply_posted(struct wr_channel *ch)
 }
 
 ssize_t
-wr_channel_poll(struct wr_channel *ch, size_t max, wr_channel_take_fn fn, void *arg)
+wr_channel_poll(struct wr_channel *ch, size_t max, uint64_t *last_id, wr_channel_take_fn fn,
+		void *arg)
 {
 	if (ch->need_resume)
 		return -EINVAL;
@@ -677,7 +777,7 @@ wr_channel_poll(struct wr_channel *ch, size_t max, wr_channel_take_fn fn, void *
 			uint32_t i = (ch->rr + k) % p;
 			size_t quota = max - total < WR_CHANNEL_QUANTUM ? max - total
 									: WR_CHANNEL_QUANTUM;
-			size_t n = chan_take_one(ch, i, quota, fn, arg, &err);
+			size_t n = chan_take_one(ch, i, quota, last_id, fn, arg, &err);
 			total += n;
 			progress |= n > 0;
 		}
@@ -700,31 +800,34 @@ wr_channel_poll(struct wr_channel *ch, size_t max, wr_channel_take_fn fn, void *
 void
 wr_channel_release_sealed(struct wr_channel *ch, uint64_t last_sealed_id)
 {
+	uint32_t mask = ch->takes_n - 1;
 	for (uint32_t i = 0; i < ch->map.layout.producers_max; i++) {
 		struct wr_chan_consumer *c = &ch->cons[i];
 		if (c->rejected || c->tail == c->taken)
 			continue;
-		uint64_t pos = c->tail, last = c->last_released_id;
-		bool bad = false;
-		while (pos < c->taken) {
-			uint64_t id = slot_id(chan_slot(ch, i, pos));
-			if (id == 0 || id > last_sealed_id)
+		/* Ids grow with positions: release the prefix of the runs whose
+		 * ids are sealed. */
+		uint64_t pos = c->tail, last = 0;
+		while (c->runs_r < c->runs_w) {
+			const struct wr_chan_run *r = &c->runs[c->runs_r & mask];
+			if (r->id > last_sealed_id)
 				break;
-			/* Ids we assigned increase and do not exceed the last one
-			 * read back at take; anything else was written by the
-			 * producer into a slot it no longer owns. */
-			if (id <= last || id > c->last_taken_id) {
-				chan_reject(ch, i, WR_CHAN_REJECT_EVENT_ID, id, last);
-				bad = true;
+			uint64_t k = last_sealed_id - r->id + 1;
+			if (k < r->n) {
+				pos = r->pos + k;
+				last = r->id + k - 1;
 				break;
 			}
-			last = id;
-			pos++;
+			pos = r->pos + r->n;
+			last = r->id + r->n - 1;
+			/* The newest run may still grow: keep it while it is open. */
+			if (c->runs_r + 1 == c->runs_w)
+				break;
+			c->runs_r++;
 		}
-		if (bad || pos == c->tail)
+		if (pos <= c->tail)
 			continue;
 		wr_counter_add(&ch->metrics.released, pos - c->tail);
-		c->last_released_id = last;
 		chan_push_mark(c, pos, last);
 		chan_store_tail(ch, i, pos);
 		uint64_t o = wr_load_acquire(&ch->map.table[i].owner);
@@ -767,6 +870,58 @@ wr_channel_reclaim(struct wr_channel *ch)
 	return found;
 }
 
+/*
+ * The previous recorder's take log of producer i (untrusted: validated as
+ * it is read): find the end of the prefix of [t, h) whose ids are <= L,
+ * in *end. Then void the log (base = count) so that no later resume can
+ * take one of those old ids for a sealed one, once the new incarnation
+ * reuses the numbers. false when the log is impossible.
+ */
+static bool
+chan_resume_takes(struct wr_channel *ch, uint32_t i, uint64_t t, uint64_t h, uint64_t L,
+		  uint64_t *end)
+{
+	struct wr_chan_consumer *c = &ch->cons[i];
+	struct wr_chan_takes *tl = wr_chan_takes(&ch->map, i);
+	uint64_t count = wr_load_relaxed(&tl->count), base = wr_load_relaxed(&tl->base);
+	uint32_t mask = ch->takes_n - 1;
+	*end = t;
+	if (base > count)
+		return false;
+	/* The newest takes_n - 1 records: the slot after them may be half rewritten. */
+	uint64_t first = count - base > ch->takes_n - 1 ? count - (ch->takes_n - 1) : base;
+	uint64_t prev_end = 0, prev_id_end = 0;
+	for (uint64_t k = first; k < count; k++) {
+		const struct wr_chan_take *r = &tl->rec[k & mask];
+		uint64_t pos = wr_load_relaxed(&r->pos), id = wr_load_relaxed(&r->id);
+		uint64_t n = wr_load_relaxed(&r->n);
+		/* Runs follow each other in ring order and end at or below the
+		 * head; ids grow. (A run may span more than the ring: its older
+		 * slots were released and reused.) */
+		if (pos + n < pos || pos + n > h || pos < prev_end || id == 0 || id < prev_id_end ||
+		    id + n < id)
+			return false;
+		prev_end = pos + n;
+		prev_id_end = id + n;
+		if (pos + n <= *end || n == 0)
+			continue; /* released before (or empty) */
+		if (pos > *end)
+			break; /* a gap: what follows was not taken after *end */
+		uint64_t from = *end - pos; /* first slot of the run not yet counted */
+		if (id + from > L)
+			break;
+		uint64_t k_sealed = L - (id + from) + 1;
+		if (k_sealed < n - from) {
+			*end += k_sealed;
+			break;
+		}
+		*end = pos + n;
+	}
+	c->runs_w = c->runs_r = count;
+	wr_store_relaxed(&tl->base, count);
+	return true;
+}
+
 int
 wr_channel_resume(struct wr_channel *ch, uint64_t last_sealed_id)
 {
@@ -800,34 +955,25 @@ wr_channel_resume(struct wr_channel *ch, uint64_t last_sealed_id)
 			chan_reject(ch, i, WR_CHAN_REJECT_DURABLE, d, t);
 			continue;
 		}
-		/* Slots [t, h): a prefix holds ids <= L that the previous recorder
-		 * sealed (ids increase in ring order, and every id not sealed was
-		 * cleared by the resume before it) - release it; the rest were
-		 * never sealed: clear their ids so no later resume can mistake a
-		 * stale id for a sealed one, and take them again in order. */
-		uint64_t pos = t, last = 0;
-		while (pos < h) {
-			uint64_t id = slot_id(chan_slot(ch, i, pos));
-			if (id == 0 || id > last_sealed_id || id <= last)
-				break;
-			last = id;
-			pos++;
+		/* Slots [t, h): a prefix was taken and sealed by the previous
+		 * recorder (ids <= L in its take log) - release it; the rest are
+		 * taken again in order, with new ids. */
+		uint64_t pos;
+		if (!chan_resume_takes(ch, i, t, h, last_sealed_id, &pos)) {
+			chan_reject(ch, i, WR_CHAN_REJECT_TAKES, t, h);
+			continue;
 		}
-		for (uint64_t q = pos; q < h; q++)
-			__atomic_store_n(&chan_slot(ch, i, q)->event_id, 0, __ATOMIC_RELAXED);
 		wr_counter_add(&ch->metrics.resumed_released, pos - t);
 		wr_counter_add(&ch->metrics.resumed_retaken, h - pos);
 		c->taken = c->head_seen = pos;
-		c->last_released_id = c->last_taken_id = last;
 		if (pos > d)
 			chan_push_mark(c, pos, last_sealed_id);
 		if (pos != t)
 			chan_store_tail(ch, i, pos);
 	}
-	/* The cleared ids reach the shared object before any new id is
-	 * assigned (pairs with nothing in-process: a later resume reads them
-	 * after this process is gone). */
-	wr_fence_release();
+	/* The voided take logs reach the shared object before any new id is
+	 * assigned (a later resume reads them after this process is gone). */
+	atomic_signal_fence(memory_order_seq_cst);
 	ch->need_resume = false;
 	return 0;
 }
@@ -856,10 +1002,17 @@ wr_channel_park(struct wr_channel *ch, uint64_t timeout_ns)
 	struct wr_chan_wake *w = ch->map.wake;
 	uint32_t seen = wr_load_acquire(&w->wake_futex);
 	wr_store_relaxed(&w->sleeping, 1);
-	/* seq_cst fence pairs with the producer's fence between its head
-	 * store and its load of sleeping (and with post_durable's): either
-	 * it sees sleeping == 1 and wakes us, or we see its head here. */
+	/*
+	 * Pairs with the producer's barrier between its head store and its
+	 * load of sleeping (and with post_durable's fence): either it sees
+	 * sleeping == 1 and wakes us, or we see its head here. Producers of
+	 * registered processes have only a compiler barrier there: the
+	 * membarrier makes each of them run a full barrier, so a head stored
+	 * before it is visible below. Without it, sleep briefly only.
+	 */
 	wr_fence_seq_cst();
+	if (wr_membarrier_global() != 0 && timeout_ns > WR_CHANNEL_UNSURE_PARK_NS)
+		timeout_ns = WR_CHANNEL_UNSURE_PARK_NS;
 	if (chan_has_work(ch)) {
 		wr_store_relaxed(&w->sleeping, 0);
 		return false;
@@ -974,10 +1127,10 @@ wr_channel_close(struct wr_channel *ch)
 {
 	if (!ch)
 		return;
+	chan_free_consumers(ch);
 	wr_chan_map_close(&ch->map);
 	if (ch->fd >= 0)
 		close(ch->fd);
-	free(ch->cons);
 	free(ch);
 }
 

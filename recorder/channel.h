@@ -29,6 +29,8 @@
 #define WR_CHANNEL_DEFAULT_CAPACITY 65536u
 #define WR_CHANNEL_DEFAULT_RECLAIM_NS 100000000ull /* 100 ms */
 #define WR_CHANNEL_DEFAULT_PARK_NS 1000000000ull   /* 1 s */
+/* Longest park when the kernel has no global membarrier (lib/membarrier.h). */
+#define WR_CHANNEL_UNSURE_PARK_NS 1000000ull       /* 1 ms */
 /* Slots taken from one ring before poll moves to the next one. */
 #define WR_CHANNEL_QUANTUM 64u
 
@@ -51,6 +53,7 @@ struct wr_channel_metrics {
 	wr_counter_t resumed_released; /* ring slots found sealed at resume */
 	wr_counter_t resumed_retaken;  /* ring slots queued again at resume */
 	wr_counter_t parks;            /* futex parks of the drain thread */
+	wr_counter_t take_log_full;    /* polls that skipped a ring: its take log was full */
 	wr_counter_t producer_wakes;   /* FUTEX_WAKE calls for producer waiters */
 };
 
@@ -87,8 +90,9 @@ int wr_channel_open(struct wr_channel **out, const char *name,
 /*
  * After a restart whose log recovery kept exactly the events with
  * id <= last_sealed_id: release every ring entry the previous recorder
- * already sealed, clear the ids of the others (they are taken again, in
- * ring order, by the next polls) and re-arm the durable bookkeeping.
+ * already sealed (its take log says which ids it gave them), void the
+ * take logs (the others are taken again, in ring order, by the next polls,
+ * with new ids) and re-arm the durable bookkeeping.
  * Entries with impossible cursors are rejected and counted. The caller
  * assigns ids > last_sealed_id from now on. Returns 0 or -EINVAL (called
  * twice, or on a channel this object created: nothing to resume).
@@ -96,44 +100,38 @@ int wr_channel_open(struct wr_channel **out, const char *name,
 int wr_channel_resume(struct wr_channel *ch, uint64_t last_sealed_id);
 
 /*
- * Called by poll for each slot taken, in per-producer ring order. The
- * callback assigns the next event id, stores it INTO the slot with
- * wr_channel_slot_assign() and then appends the 64 bytes to the log.
- * Return 0 when the slot was consumed; a negative code leaves the slot in
- * the ring and ends the poll with that code. The slot is shared memory
- * that the producer can still scribble on: copy it, do not keep pointers.
+ * Called by poll for each slot taken, in per-producer ring order, with the
+ * event id it must get: the callback appends the slot's 64 bytes to the
+ * log under exactly that id (ids are consecutive: the caller's last id
+ * + 1). Return 0 when the event is appended; a negative code leaves the
+ * slot in the ring and ends the poll with that code. The slot is shared
+ * memory that the producer can still scribble on: copy it once, use the
+ * copy, keep no pointer.
  */
-typedef int (*wr_channel_take_fn)(void *arg, uint32_t producer, walrec_event_t *slot);
+typedef int (*wr_channel_take_fn)(void *arg, uint32_t producer, const walrec_event_t *slot,
+				  uint64_t event_id);
 
 /*
  * Take up to max published slots, round-robin over the producers (at most
  * WR_CHANNEL_QUANTUM from one ring per turn, the starting ring rotating per
- * call). Validates every ring's cursors first and rejects a producer whose
- * cursors are impossible, without reading its ring. Applies a durable
- * position posted by another thread, and runs wr_channel_reclaim() at most
- * every reclaim_interval_ns when there was nothing to take. Returns the
- * number of slots taken, or the callback's negative code.
+ * call), giving them ids *last_id + 1, + 2, ... (*last_id follows). Before
+ * the events of a run of slots are appended, the run (positions, first
+ * id, count) is in the producer's take log in shared memory: after a
+ * crash the next recorder knows which ring entries are in the log (the
+ * restart argument, docs/channel.md). Validates every ring's cursors first
+ * and rejects a producer whose cursors are impossible, without reading its
+ * ring. Applies a durable position posted by another thread, and runs
+ * wr_channel_reclaim() at most every reclaim_interval_ns when there was
+ * nothing to take. Returns the number of slots taken, or the callback's
+ * negative code.
  */
-ssize_t wr_channel_poll(struct wr_channel *ch, size_t max, wr_channel_take_fn fn, void *arg);
-
-/*
- * Store the assigned id in a taken slot. The compiler barrier keeps the
- * store ahead of the log writes that follow; a killed recorder leaves every
- * store it executed in the shared object, so a restarted one finds, for
- * every sealed event, its id in the slot (the restart argument,
- * docs/channel.md).
- */
-static inline void
-wr_channel_slot_assign(walrec_event_t *slot, uint64_t event_id)
-{
-	__atomic_store_n(&slot->event_id, event_id, __ATOMIC_RELAXED);
-	atomic_signal_fence(memory_order_seq_cst);
-}
+ssize_t wr_channel_poll(struct wr_channel *ch, size_t max, uint64_t *last_id,
+			wr_channel_take_fn fn, void *arg);
 
 /*
  * Everything with event id <= last_sealed_id is sealed in the log: advance
- * each producer's tail over its consecutive taken slots whose id is in
- * (0, last_sealed_id], wake producers waiting for space, and free dead
+ * each producer's tail over its taken slots whose ids (from the take log)
+ * are <= last_sealed_id, wake producers waiting for space, and free dead
  * entries that are fully drained.
  */
 void wr_channel_release_sealed(struct wr_channel *ch, uint64_t last_sealed_id);
@@ -144,6 +142,14 @@ void wr_channel_release_sealed(struct wr_channel *ch, uint64_t last_sealed_id);
  * sequence and wake its waiters. Drain thread only.
  */
 void wr_channel_publish_durable(struct wr_channel *ch, uint64_t last_durable_id);
+
+/*
+ * True when a producer sleeps in walrec_producer_wait_durable() for a
+ * slot that was taken and whose event is not durable yet: the drain
+ * thread should sync now rather than at the next interval. One load per
+ * producer entry. Drain thread only.
+ */
+bool wr_channel_durable_wanted(const struct wr_channel *ch);
 
 /*
  * Any thread (e.g. the MetaCoordinator): hand a durable position to the

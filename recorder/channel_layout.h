@@ -17,7 +17,9 @@
  *   wake       meta_off + 64                       64        recorder wake-up
  *   telemetry  round_up(wake_off + 64, 4096)       65536     reserved (snapshots)
  *   rings      round_up(tel_off + 65536, 4096)     P * C * 64
- *   total      rings_off + rings_size (the object's size, checked with fstat)
+ *   takes      rings_off + rings_size              P * (64 + T * 32)  take logs
+ *   total      takes_off + takes_size (the object's size, checked with fstat)
+ * T = wr_chan_takes_per_producer(C) = min(max(C / 16, 16), 4096) records per producer.
  *
  * Control page (offset 0, 4096 bytes; lines 0-2 written once at creation):
  *   off size field
@@ -33,9 +35,8 @@
  *    44    4 durable_entry_size = 64
  *    48    8 created_ns         CLOCK_REALTIME at creation
  *    56    8 reserved (0)
- *    64  112 region table: (offset, size) u64 pairs for table, cursors,
- *            durable, meta, wake, telemetry, rings, in that order (64..175)
- *   176   16 reserved (0)
+ *    64  128 region table: (offset, size) u64 pairs for table, cursors,
+ *            durable, meta, wake, telemetry, rings, takes, in that order
  *   192    4 state              WR_CHAN_STARTING/RUNNING/STOPPING/STOPPED
  *   196    4 recorder_pid
  *   200    8 recorder_epoch     +1 every time a recorder creates or opens it
@@ -75,9 +76,18 @@
  *     0    4 wake_futex       producers +1 before waking a parked recorder
  *     4    4 sleeping         recorder: 1 while parked (or about to park)
  *
- * Ring slot (64 bytes) = walrec_event_t: event_id (0 as written by the
- * producer, then the id the recorder assigned), timestamp_ns, payload[48].
- * Producer p's slot for position pos is rings_off + (p * C + (pos & (C-1))) * 64.
+ * Ring slot (64 bytes) = walrec_event_t: event_id (0, the recorder ignores
+ * it), timestamp_ns, payload[48]. Producer p's slot for position pos is
+ * rings_off + (p * C + (pos & (C-1))) * 64. Only the producer writes slots.
+ *
+ * Take log (per producer, 64 + T * 32 bytes; written by the recorder only,
+ * read back by the next recorder after a crash):
+ *     0    8 count            records ever written; record k is at 64 + (k % T) * 32
+ *     8    8 base             records below base are void (a resume set it)
+ *   record (32 bytes): pos u64 at 0 (first ring position of a run of
+ *     taken slots), id u64 at 8 (the event id given to it; the run's slots
+ *     have ids id, id + 1, ...), n u32 at 16 (slots in the run: stored
+ *     before their events are appended, corrected if fewer were).
  *
  * Validity (checked by everyone who maps an existing object, before use):
  * magic, version, control_size, slot/entry/cursor/durable sizes, limits on
@@ -144,7 +154,7 @@ enum {
 	WR_CHAN_REJECT_STATE = 1,    /* owner word holds no valid state */
 	WR_CHAN_REJECT_HEAD = 2,     /* head went backwards or past capacity */
 	WR_CHAN_REJECT_TAIL = 3,     /* tail differs from what the recorder stored */
-	WR_CHAN_REJECT_EVENT_ID = 4, /* a taken slot's event id was changed */
+	WR_CHAN_REJECT_TAKES = 4,    /* take log inconsistent (found at resume) */
 	WR_CHAN_REJECT_DURABLE = 5,  /* durable_seq past tail (found at resume) */
 };
 
@@ -166,6 +176,7 @@ enum {
 	WR_CHAN_R_WAKE,
 	WR_CHAN_R_TELEMETRY,
 	WR_CHAN_R_RINGS,
+	WR_CHAN_R_TAKES,
 	WR_CHAN_R_COUNT
 };
 
@@ -185,7 +196,6 @@ struct wr_chan_control {
 	uint64_t reserved0;
 	/* lines 1-2: region table */
 	struct wr_chan_region regions[WR_CHAN_R_COUNT];
-	uint64_t reserved1[2];
 	/* line 3: recorder state, read by producers on every append */
 	WR_ALIGNED_LINE _Atomic uint32_t state;
 	_Atomic uint32_t recorder_pid;
@@ -233,6 +243,24 @@ struct wr_chan_wake {
 	_Atomic uint32_t sleeping;
 };
 
+#define WR_CHAN_TAKE_SIZE 32u
+#define WR_CHAN_TAKES_HEADER 64u
+
+struct wr_chan_take {
+	_Atomic uint64_t pos;
+	_Atomic uint64_t id;
+	_Atomic uint32_t n;
+	uint32_t reserved0;
+	uint64_t reserved1;
+};
+
+struct wr_chan_takes {
+	WR_ALIGNED_LINE _Atomic uint64_t count;
+	_Atomic uint64_t base;
+	uint8_t reserved[48];
+	struct wr_chan_take rec[]; /* WR_CHAN_TAKES(C) of them */
+};
+
 _Static_assert(WR_CHAN_MAGIC == 0x48434345524c4157ull, "magic spells WALRECCH");
 _Static_assert(sizeof(struct wr_chan_control) == WR_CHAN_CONTROL_SIZE, "control page");
 _Static_assert(offsetof(struct wr_chan_control, magic) == 0, "magic");
@@ -248,7 +276,7 @@ _Static_assert(offsetof(struct wr_chan_control, durable_entry_size) == 44, "dura
 _Static_assert(offsetof(struct wr_chan_control, created_ns) == 48, "created_ns");
 _Static_assert(offsetof(struct wr_chan_control, regions) == 64, "regions");
 _Static_assert(sizeof(struct wr_chan_region) == 16, "region pair");
-_Static_assert(offsetof(struct wr_chan_control, reserved1) == 176, "reserved1");
+_Static_assert(WR_CHAN_R_COUNT * sizeof(struct wr_chan_region) == 128, "region table 64..191");
 _Static_assert(offsetof(struct wr_chan_control, state) == 192, "state");
 _Static_assert(offsetof(struct wr_chan_control, recorder_pid) == 196, "recorder_pid");
 _Static_assert(offsetof(struct wr_chan_control, recorder_epoch) == 200, "recorder_epoch");
@@ -284,6 +312,14 @@ _Static_assert(sizeof(struct wr_chan_wake) == WR_CHAN_WAKE_SIZE, "wake");
 _Static_assert(offsetof(struct wr_chan_wake, wake_futex) == 0, "wake_futex");
 _Static_assert(offsetof(struct wr_chan_wake, sleeping) == 4, "sleeping");
 
+_Static_assert(sizeof(struct wr_chan_take) == WR_CHAN_TAKE_SIZE, "take record");
+_Static_assert(offsetof(struct wr_chan_take, pos) == 0, "take pos");
+_Static_assert(offsetof(struct wr_chan_take, id) == 8, "take id");
+_Static_assert(offsetof(struct wr_chan_take, n) == 16, "take n");
+_Static_assert(offsetof(struct wr_chan_takes, count) == 0, "takes count");
+_Static_assert(offsetof(struct wr_chan_takes, base) == 8, "takes base");
+_Static_assert(offsetof(struct wr_chan_takes, rec) == WR_CHAN_TAKES_HEADER, "takes records");
+
 _Static_assert(sizeof(walrec_event_t) == WR_CHAN_SLOT_SIZE, "ring slot is one event");
 _Static_assert(WR_CHAN_TELEMETRY_SIZE % WR_CHAN_PAGE == 0, "telemetry is whole pages");
 _Static_assert(WR_CHAN_CONTROL_SIZE % WR_CACHELINE == 0 && WR_CHAN_ENTRY_SIZE % WR_CACHELINE == 0 &&
@@ -302,6 +338,21 @@ static inline uint64_t
 wr_chan_round_up(uint64_t v, uint64_t align)
 {
 	return (v + align - 1) & ~(align - 1);
+}
+
+/* Take records per producer for a ring of capacity slots (a power of two). */
+static inline uint32_t
+wr_chan_takes_per_producer(uint32_t capacity)
+{
+	uint32_t t = capacity / 16;
+	return t < 16 ? 16 : t > 4096 ? 4096 : t;
+}
+
+/* Bytes of one producer's take log. */
+static inline uint64_t
+wr_chan_takes_size(uint32_t capacity)
+{
+	return WR_CHAN_TAKES_HEADER + (uint64_t)wr_chan_takes_per_producer(capacity) * WR_CHAN_TAKE_SIZE;
 }
 
 static inline bool
@@ -332,7 +383,9 @@ wr_chan_layout_compute(struct wr_chan_layout *l, uint32_t producers_max, uint32_
 		wr_chan_round_up(r[5].off + r[5].size, WR_CHAN_PAGE),
 		p * (uint64_t)ring_capacity * WR_CHAN_SLOT_SIZE
 	};
-	l->total_size = r[6].off + r[6].size;
+	r[WR_CHAN_R_TAKES] = (struct wr_chan_region){ r[6].off + r[6].size,
+						      p * wr_chan_takes_size(ring_capacity) };
+	l->total_size = r[7].off + r[7].size;
 }
 
 /* A validated mapping of a channel, as each side keeps it privately. */
@@ -348,12 +401,20 @@ struct wr_chan_map {
 	struct wr_chan_wake *wake;
 	void *telemetry;
 	walrec_event_t *rings;
+	uint8_t *takes;
 };
 
 static inline walrec_event_t *
 wr_chan_ring(const struct wr_chan_map *m, uint32_t producer)
 {
 	return m->rings + (uint64_t)producer * m->layout.ring_capacity;
+}
+
+static inline struct wr_chan_takes *
+wr_chan_takes(const struct wr_chan_map *m, uint32_t producer)
+{
+	return (struct wr_chan_takes *)(m->takes +
+					(uint64_t)producer * wr_chan_takes_size(m->layout.ring_capacity));
 }
 
 #endif

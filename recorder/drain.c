@@ -21,6 +21,9 @@ struct drain {
 	walrec_recorder_t *rec;
 	struct wr_channel *ch;
 	uint64_t events;
+	uint64_t last_id; /* the recorder's last assigned id, as the channel follows it */
+	void (*on_appended)(void *arg, const walrec_event_t *slot, uint64_t id);
+	void *arg;
 };
 
 void
@@ -32,35 +35,37 @@ wr_drain_options_default(struct wr_drain_options *o)
 }
 
 /*
- * The id the recorder will assign next is known before the append (owner
- * thread: nobody else appends), so it goes into the slot first; a recorder
- * killed after this store leaves the id in shared memory, which is what
- * wr_channel_resume relies on to never append an event twice.
+ * The channel gives the id the event must get (its take log already says
+ * so, for a restart); the recorder assigns last id + 1 and the owner
+ * thread is its only appender, so they agree - checked anyway.
  */
 static int
-drain_take(void *arg, uint32_t producer, walrec_event_t *slot)
+drain_take(void *arg, uint32_t producer, const walrec_event_t *slot, uint64_t id)
 {
 	(void)producer;
 	struct drain *d = arg;
-	struct wr_manager *m = &d->rec->manager;
-	walrec_event_t ev;
-	memcpy(&ev, slot, sizeof ev); /* shared memory: copy once, use the copy */
-	uint64_t next = wr_load_relaxed(&m->appended_id) + 1;
-	wr_channel_slot_assign(slot, next);
 	uint64_t got = 0;
-	int rc = walrec_recorder_append(d->rec, &ev, &got);
-	if (rc < 0) {
-		/* Not in the log: an id left here could later look sealed at resume. */
-		wr_channel_slot_assign(slot, 0);
+	/* The append copies the slot once (shared memory: the producer could
+	 * still scribble on it) and works on the copy. */
+	int rc = wr_manager_append(&d->rec->manager, slot, &got);
+	if (rc < 0)
 		return rc;
-	}
-	if (got != next) {
+	if (got != id) {
 		wr_log_error("drain: recorder assigned id %llu, expected %llu",
-			     (unsigned long long)got, (unsigned long long)next);
+			     (unsigned long long)got, (unsigned long long)id);
 		return -WALREC_ECORRUPT;
 	}
 	d->events++;
+	if (d->on_appended)
+		d->on_appended(d->arg, slot, got);
 	return 0;
+}
+
+static ssize_t
+drain_poll(struct drain *d, size_t batch)
+{
+	d->last_id = wr_load_relaxed(&d->rec->manager.appended_id);
+	return wr_channel_poll(d->ch, batch, &d->last_id, drain_take, d);
 }
 
 /*
@@ -133,7 +138,7 @@ drain_stop(struct drain *d, size_t batch, uint64_t *sealed, uint64_t *durable, i
 {
 	wr_channel_set_state(d->ch, WR_CHAN_STOPPING);
 	while (err == 0) {
-		ssize_t n = wr_channel_poll(d->ch, batch, drain_take, d);
+		ssize_t n = drain_poll(d, batch);
 		if (n < 0)
 			err = (int)n;
 		if (n <= 0)
@@ -163,7 +168,7 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 	if (stats == NULL)
 		stats = &st_local;
 	memset(stats, 0, sizeof *stats);
-	struct drain d = { .rec = rec };
+	struct drain d = { .rec = rec, .on_appended = o->on_appended, .arg = o->arg };
 	int rc = drain_open(&d, name, o, stats);
 	if (rc < 0)
 		return rc;
@@ -182,8 +187,9 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 
 	int err = 0;
 	uint32_t idle = 0;
-	while (!*stop) {
-		ssize_t n = wr_channel_poll(d.ch, batch, drain_take, &d);
+	/* Atomic load: the flag may be set by a signal handler or another thread. */
+	while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) {
+		ssize_t n = drain_poll(&d, batch);
 		if (n < 0 && n != -ENOSPC) {
 			err = (int)n;
 			break;
@@ -195,13 +201,24 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 			break;
 		}
 		drain_progress(&d, &sealed, &durable);
+		/* A producer waits for an event already appended: make it durable
+		 * now, on this thread (seal, write, sync: one hand-off fewer than
+		 * asking the coordinator), for every producer at once. */
+		if (wr_channel_durable_wanted(d.ch)) {
+			int src = walrec_recorder_sync(rec);
+			if (src < 0) {
+				err = src;
+				break;
+			}
+			drain_progress(&d, &sealed, &durable);
+		}
 		if (n > 0) {
 			idle = 0;
 			continue;
 		}
 		/* Idle: spin, then yield, then park on the channel's futex. */
 		idle++;
-		if (idle < 64) {
+		if (o->busy_poll || idle < 64) {
 			wr_cpu_relax();
 		} else if (idle < 128) {
 			sched_yield();

@@ -19,8 +19,19 @@
 struct wr_drain_options {
 	struct wr_channel_options channel; /* used when the channel is created */
 	uint32_t batch;                    /* slots per poll; default 4096 */
+	/*
+	 * Never yield or park when idle: spin, for the lowest latency from a
+	 * producer's append to the log, at the price of a CPU kept busy.
+	 */
+	bool busy_poll;
 	/* Called once the channel is running (e.g. to announce readiness); may be NULL. */
 	void (*on_running)(void *arg, const struct wr_channel *ch, uint64_t resumed_from);
+	/*
+	 * Called after each event is appended, with its ring slot (shared
+	 * memory, still the producer's content) and the id it got
+	 * (measurements); may be NULL.
+	 */
+	void (*on_appended)(void *arg, const walrec_event_t *slot, uint64_t id);
 	void *arg;
 };
 
@@ -34,7 +45,8 @@ void wr_drain_options_default(struct wr_drain_options *o);
 
 /*
  * Create (or reopen and resume) /walrec.<name> and drain it into rec until
- * *stop becomes non-zero or the recorder fails; then stop the channel:
+ * *stop becomes non-zero (set it from a signal handler, or from another
+ * thread with __atomic_store_n) or the recorder fails; then stop the channel:
  * refuse new appends, drain every ring, seal and sync, publish the last
  * durable position and mark it stopped. Owner thread of rec only; rec stays
  * open (the caller closes it). Returns 0; -EBUSY (another recorder owns the

@@ -99,7 +99,10 @@ wr_follow_announce(const char *dir, const char *name)
 	return wr_fs_durable_replace(dir, WR_FOLLOW_NAME_FILE, buf, (size_t)len);
 }
 
-/* The identity (dev, inode) of /walrec.<name> now. 0, or -errno (-ENOENT: none). */
+/*
+ * The identity (dev, inode) of /walrec.<name> now. 0, or -errno (-ENOENT:
+ * none, or one still being created: its magic is stored last).
+ */
 static int
 wr_follow_identity(const char *name, dev_t *dev, ino_t *ino)
 {
@@ -109,8 +112,13 @@ wr_follow_identity(const char *name, dev_t *dev, ino_t *ino)
 	if (fd < 0)
 		return -errno;
 	struct stat st;
+	uint64_t magic = 0;
 	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
+	if (rc == 0 && pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
+		magic = 0;
 	close(fd);
+	if (rc == 0 && magic != WR_CHAN_MAGIC)
+		rc = -ENOENT;
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	return rc;

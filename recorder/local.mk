@@ -2,7 +2,7 @@
 libwalrec_internal_la_SOURCES += \
 	recorder/format.c recorder/format.h
 libwalrec_internal_la_SOURCES += \
-	recorder/segment_writer.c recorder/segment_writer.h
+	recorder/segment_writer.c recorder/segment_writer.h recorder/stage.c recorder/stage.h
 libwalrec_internal_la_SOURCES += \
 	recorder/segment_reader.c recorder/segment_reader.h \
 	recorder/wal_dir.c recorder/wal_dir.h

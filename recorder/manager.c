@@ -23,6 +23,9 @@
 #include "workers/meta_coordinator.h"
 #include "workers/segment_maintainer.h"
 
+static void manager_written(void *arg, struct wr_segment_writer *w, uint64_t end, uint64_t last_id);
+static void manager_stage_failed(void *arg, int err);
+
 int
 wr_manager_init(struct wr_manager *m, const char *dir, const struct wr_manager_config *cfg,
 		struct wr_meta_store *meta, struct wr_manager_metrics *metrics,
@@ -41,6 +44,10 @@ wr_manager_init(struct wr_manager *m, const char *dir, const struct wr_manager_c
 	m->meta = meta;
 	m->metrics = metrics;
 	(void)writer_metrics;
+	int rc = wr_stage_init(&m->stage, cfg->stage_slots ? cfg->stage_slots : WR_STAGE_DEFAULT_SLOTS,
+			       manager_written, manager_stage_failed, m, cfg->stage_metrics);
+	if (rc != 0)
+		return rc;
 	pthread_mutex_init(&m->sync_lock, NULL);
 	return 0;
 }
@@ -107,17 +114,30 @@ wr_manager_sealed_pos(const struct wr_manager *m)
 	}
 }
 
-void
-wr_manager_after_seal(struct wr_manager *m)
+/* A flush wrote blocks of w up to end (the stage's callback; one flusher at a time). */
+static void
+manager_written(void *arg, struct wr_segment_writer *w, uint64_t end, uint64_t last_id)
 {
-	struct wr_segment_writer *w = &m->active->writer;
-	uint64_t end = wr_load_relaxed(&w->sealed_end); /* owner wrote it */
-	uint64_t last = wr_load_relaxed(&w->sealed_last_id);
-	manager_publish_sealed(m, w->segment_index, end, last);
+	struct wr_manager *m = arg;
+	manager_publish_sealed(m, w->segment_index, end, last_id);
 	/* wal.meta holds a 32-bit offset: past 4 GiB into a segment it keeps
 	 * the last position that fits (a true, older sealed point). */
 	if (end <= UINT32_MAX)
-		wr_meta_store_update(m->meta, w->segment_index, (uint32_t)end, last);
+		wr_meta_store_update(m->meta, w->segment_index, (uint32_t)end, last_id);
+}
+
+/* A flush failed: the blocks from there on never reach the file. */
+static void
+manager_stage_failed(void *arg, int err)
+{
+	wr_manager_latch(arg, err);
+}
+
+int
+wr_manager_flush(struct wr_manager *m)
+{
+	int rc = wr_stage_flush(&m->stage);
+	return rc < 0 ? rc : 0;
 }
 
 int
@@ -125,10 +145,7 @@ wr_manager_seal_now(struct wr_manager *m)
 {
 	if (m->active == NULL)
 		return 0;
-	int r = wr_segment_writer_seal(&m->active->writer);
-	if (r > 0)
-		wr_manager_after_seal(m);
-	return r;
+	return wr_segment_writer_seal(&m->active->writer);
 }
 
 void
@@ -172,6 +189,7 @@ manager_rotate(struct wr_manager *m)
 	}
 	struct wr_segment_slot *old = m->active;
 	wr_segment_writer_finish(&old->writer);
+	wr_segment_writer_start(&next->writer, &m->stage);
 	uint64_t old_last = old->writer.last_event_id;
 	if (old_last > wr_load_relaxed(&m->handed_last_id))
 		/* Pairs with the acquire load in the coordinator's round. */
@@ -228,6 +246,13 @@ wr_manager_append_slow(struct wr_manager *m, const walrec_event_t *ev, uint64_t 
 		int rc = wr_segment_writer_append(&m->active->writer, &e);
 		if (rc == 0)
 			break;
+		if (rc == -EAGAIN) {
+			/* Every stage buffer waits for the flusher: back-pressure. */
+			wr_counter_inc(&m->metrics->stage_waits);
+			if (wr_stage_wait_space(&m->stage) != 0)
+				return -WALREC_ELATCHED; /* the flusher's failure latched */
+			continue;
+		}
 		if (rc != -ENOSPC || !wr_segment_writer_full(&m->active->writer))
 			return rc;
 		rc = manager_rotate(m);
@@ -236,8 +261,6 @@ wr_manager_append_slow(struct wr_manager *m, const walrec_event_t *ev, uint64_t 
 	}
 	m->last_id = e.event_id;
 	wr_store_relaxed(&m->appended_id, e.event_id); /* relaxed: a hint, see fast path */
-	if (m->active->writer.block_events == 0)
-		wr_manager_after_seal(m);
 	if (assigned_id)
 		*assigned_id = e.event_id;
 	/* The coordinator parked with nothing pending: there is now. Done after
@@ -258,6 +281,8 @@ wr_manager_close_active(struct wr_manager *m)
 		return 0;
 	wr_manager_seal_now(m);
 	uint64_t t0 = wr_clock_now_ns();
+	/* Writes out everything staged (older segments' blocks first), the
+	 * final header, then fdatasync. */
 	int rc = wr_segment_writer_close(&m->active->writer, true);
 	wr_duration_record(&m->metrics->persist_current_segment, t0, wr_clock_now_ns());
 	if (rc != 0)
@@ -276,6 +301,7 @@ wr_manager_fini(struct wr_manager *m)
 		wr_segment_slot_free(m->active);
 		m->active = NULL;
 	}
+	wr_stage_fini(&m->stage);
 	pthread_mutex_destroy(&m->sync_lock);
 }
 
@@ -703,12 +729,15 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 	wr_store_relaxed(&m->appended_id, last_id);
 	struct wr_segment_writer *w = &m->active->writer;
 	if (w->blocks_sealed > 0) {
-		wr_manager_after_seal(m);
+		uint64_t end;
+		uint64_t last = wr_segment_writer_written(w, &end);
+		manager_written(m, w, end, last);
 	} else {
 		/* Nothing sealed here yet: the sealed position is "everything up to
 		 * last_id", with no block to name in wal.meta. */
 		manager_publish_sealed(m, w->segment_index, WR_SEGMENT_HEADER_SIZE, last_id);
 	}
+	wr_segment_writer_start(w, &m->stage);
 	wr_store_release(&m->active_pub, m->active);
 	m->active_index_at_open = w->segment_index;
 	m->next_index = (max_index > w->segment_index ? max_index : w->segment_index) + 1;
@@ -745,6 +774,7 @@ wr_manager_metrics_copy(struct wr_manager_metrics *dst, const struct wr_manager_
 	wr_duration_copy(&dst->persist_current_segment, &src->persist_current_segment);
 	wr_counter_copy(&dst->partial_seals, &src->partial_seals);
 	wr_counter_copy(&dst->backpressure, &src->backpressure);
+	wr_counter_copy(&dst->stage_waits, &src->stage_waits);
 	wr_counter_copy(&dst->quarantined, &src->quarantined);
 	wr_counter_copy(&dst->torn_tails, &src->torn_tails);
 	wr_gauge_copy(&dst->hot_segments, &src->hot_segments);
@@ -772,6 +802,8 @@ wr_manager_metrics_emit(const struct wr_manager_metrics *m, uint64_t events_appe
 	wr_out_counter(o, "partial_seals", "Partial blocks sealed on request.", &m->partial_seals);
 	wr_out_counter(o, "backpressure", "Appends refused because no next segment could be made.",
 		       &m->backpressure);
+	wr_out_counter(o, "stage_waits", "Appends that waited for the flusher to free a buffer.",
+		       &m->stage_waits);
 	wr_out_counter(o, "quarantined", "Segments renamed aside at recovery.", &m->quarantined);
 	wr_out_counter(o, "torn_tails", "Torn tails cut at recovery.", &m->torn_tails);
 	wr_out_gauge(o, "hot_segments", "Closed uncompressed segments.", &m->hot_segments);

@@ -26,6 +26,7 @@
 #include "lib/stats.h"
 #include "recorder/meta_store.h"
 #include "recorder/segment_writer.h"
+#include "recorder/stage.h"
 #include "workers/segment_preparer.h"
 
 struct wr_segment_maintainer;
@@ -47,6 +48,7 @@ struct wr_manager_metrics {
 	wr_duration_t persist_current_segment; /* close: finish + sync of the active segment */
 	wr_counter_t partial_seals;           /* partial blocks sealed on request (interval, sync, poll) */
 	wr_counter_t backpressure;            /* appends refused: next segment not available */
+	wr_counter_t stage_waits;             /* appends that waited for a free stage buffer */
 	wr_counter_t quarantined;             /* segments renamed aside at recovery */
 	wr_counter_t torn_tails;              /* torn tails cut at recovery */
 	wr_gauge_t hot_segments;              /* closed .wal files (maintainer writes) */
@@ -54,7 +56,11 @@ struct wr_manager_metrics {
 };
 _Static_assert(sizeof(struct wr_manager_metrics) % 64 == 0, "whole lines");
 
-/* The last sealed position, published by the owner for the coordinator. */
+/*
+ * The last sealed position in the files: the last block the flusher wrote
+ * (segment, end offset, last id), published for the coordinator, the
+ * drain loop and meta_state.
+ */
 struct wr_sealed_pos {
 	uint32_t segment_index;
 	uint64_t end;     /* file offset after the last sealed block */
@@ -64,6 +70,8 @@ struct wr_sealed_pos {
 struct wr_manager_config {
 	uint32_t num_blocks;
 	const char *prefix; /* NULL: none */
+	uint32_t stage_slots; /* 0: WR_STAGE_DEFAULT_SLOTS */
+	struct wr_stage_metrics *stage_metrics; /* may be NULL */
 };
 
 struct wr_manager {
@@ -79,12 +87,16 @@ struct wr_manager {
 
 	/* written by the owner, read by the coordinator */
 	WR_ALIGNED_LINE _Atomic uint64_t appended_id; /* == last_id, relaxed */
-	_Atomic uint64_t sealed_seq;                 /* seqlock over sealed_* */
+	_Atomic(struct wr_segment_slot *) active_pub; /* release: after handed_last_id */
+	_Atomic uint64_t handed_last_id; /* last id of every segment handed to the maintainer */
+
+	/* written by the flusher holding the stage lock (seqlock), read by anyone */
+	WR_ALIGNED_LINE _Atomic uint64_t sealed_seq;  /* seqlock over sealed_* */
 	_Atomic uint32_t sealed_segment;
 	_Atomic uint64_t sealed_end;
 	_Atomic uint64_t sealed_last_id;
-	_Atomic(struct wr_segment_slot *) active_pub; /* release: after handed_last_id */
-	_Atomic uint64_t handed_last_id; /* last id of every segment handed to the maintainer */
+
+	struct wr_stage stage; /* sealed blocks on their way into the files */
 
 	/* cold */
 	WR_ALIGNED_LINE pthread_mutex_t sync_lock; /* coordinator holds it while syncing active_pub */
@@ -121,11 +133,16 @@ void wr_manager_attach(struct wr_manager *m, struct wr_segment_preparer *p,
 int wr_manager_append_slow(struct wr_manager *m, const walrec_event_t *ev, uint64_t *id);
 /* Act on attention bits: 1 if a block was sealed, 0, or -WALREC_ELATCHED/-WALREC_ECLOSED. */
 int wr_manager_handle_attention(struct wr_manager *m, uint32_t attn);
-void wr_manager_after_seal(struct wr_manager *m);
+
+/*
+ * Write every sealed block into its file now (rather than wait for the
+ * flusher thread). 0, or the write error, which is latched. Any thread.
+ */
+int wr_manager_flush(struct wr_manager *m);
 
 /*
  * The hot path: one relaxed load of attention, id assignment, the writer's
- * append, and a sealed-position publication every 256 events. 0 or the
+ * append (a block is committed to the stage every 256 events). 0 or the
  * codes of walrec_recorder_append(). Owner thread only.
  */
 WR_INLINE int
@@ -149,20 +166,19 @@ wr_manager_append(struct wr_manager *m, const walrec_event_t *ev, uint64_t *assi
 	m->last_id = e.event_id;
 	/* Relaxed: the coordinator only uses it to see that work is pending. */
 	wr_store_relaxed(&m->appended_id, e.event_id);
-	if (WR_UNLIKELY(w->block_events == 0))
-		wr_manager_after_seal(m);
 	if (assigned_id)
 		*assigned_id = e.event_id;
 	return 0;
 }
 
 /*
- * Seal the partial block now (sync, poll, close). Returns 1 if a block was
- * sealed, 0 if there was nothing to seal. Owner thread only.
+ * Seal the partial block now (sync, poll, close) and commit it to the
+ * stage. Returns 1 if a block was sealed, 0 if there was nothing to seal.
+ * Owner thread only.
  */
 int wr_manager_seal_now(struct wr_manager *m);
 
-/* Read the published sealed position consistently (any thread). */
+/* Read the published sealed (written) position consistently (any thread). */
 struct wr_sealed_pos wr_manager_sealed_pos(const struct wr_manager *m);
 
 /*

@@ -14,6 +14,7 @@
 #include "lib/clock.h"
 #include "lib/futex.h"
 #include "lib/log.h"
+#include "lib/membarrier.h"
 #include "recorder/channel.h"
 
 /* Spins on a full ring before sleeping on the tail futex. */
@@ -37,6 +38,8 @@ struct walrec_producer {
 	_Atomic uint64_t *owner_word;
 	struct wr_chan_wake *wake;
 	uint64_t owner; /* our claim: (pid << 32) | ACTIVE */
+	bool fence;     /* this process is not registered for the recorder's membarrier */
+	struct wr_tsc_clock clock;
 	/* set at attach, read by any thread */
 	struct wr_chan_durable *dur;
 	uint32_t index;
@@ -137,6 +140,10 @@ walrec_producer_attach(walrec_producer_t **out, const char *name)
 		if (!wr_cas_acq_rel(&e->owner, &o, p->owner))
 			continue; /* the recorder took it back meanwhile: try another */
 		prod_prefault(p);
+		/* Registered: the recorder's park pairs a membarrier with our
+		 * append instead of a fence on every append (lib/membarrier.h). */
+		p->fence = wr_membarrier_register() != 0;
+		wr_tsc_clock_init(&p->clock);
 		*out = p;
 		return 0;
 	}
@@ -183,10 +190,17 @@ walrec_producer_try_append_ts(walrec_producer_t *p, const void *payload, uint64_
 	 * killed mid-write leaves no half event. */
 	wr_store_release(&p->cur->head, h + 1);
 	p->head = h + 1;
-	/* seq_cst fence pairs with the one in wr_channel_park between setting
-	 * sleeping and re-reading heads: either the recorder sees our head, or
-	 * we see sleeping and wake it. */
-	wr_fence_seq_cst();
+	/*
+	 * Dekker with wr_channel_park (store sleeping, barrier, re-read
+	 * heads): either the recorder sees our head, or we see sleeping and
+	 * wake it. Our half of the barrier is a seq_cst fence, or, when this
+	 * process is registered, the membarrier the recorder runs before it
+	 * re-reads the heads (a compiler barrier keeps the order here).
+	 */
+	if (p->fence)
+		wr_fence_seq_cst();
+	else
+		atomic_signal_fence(memory_order_seq_cst);
 	if (WR_UNLIKELY(wr_load_relaxed(&p->wake->sleeping) != 0))
 		prod_wake_recorder(p);
 	return (int64_t)(h + 1);
@@ -195,7 +209,9 @@ walrec_producer_try_append_ts(walrec_producer_t *p, const void *payload, uint64_
 int64_t
 walrec_producer_try_append(walrec_producer_t *p, const void *payload)
 {
-	return walrec_producer_try_append_ts(p, payload, wr_clock_realtime_ns());
+	if (WR_UNLIKELY(!p))
+		return -EINVAL;
+	return walrec_producer_try_append_ts(p, payload, wr_tsc_clock_now(&p->clock));
 }
 
 /* Wait until the ring has room (or the channel closes); 0 or -WALREC_ECLOSED. */
@@ -242,7 +258,9 @@ walrec_producer_append_ts(walrec_producer_t *p, const void *payload, uint64_t ti
 int64_t
 walrec_producer_append(walrec_producer_t *p, const void *payload)
 {
-	return walrec_producer_append_ts(p, payload, wr_clock_realtime_ns());
+	if (WR_UNLIKELY(!p))
+		return -EINVAL;
+	return walrec_producer_append_ts(p, payload, wr_tsc_clock_now(&p->clock));
 }
 
 int

@@ -10,6 +10,7 @@
 
 #include "lib/log.h"
 #include "lib/metrics_out.h"
+#include "lib/thread.h"
 #include "recorder/recorder_impl.h"
 
 void
@@ -46,6 +47,22 @@ wr_recorder_config_check(const walrec_recorder_config_t *cfg)
 	if (cfg->sync_interval_us > WALREC_RECORDER_MAX_SYNC_INTERVAL_US) {
 		wr_log_error("recorder config: sync_interval_us %u is outside 0..%u",
 			     cfg->sync_interval_us, WALREC_RECORDER_MAX_SYNC_INTERVAL_US);
+		return -EINVAL;
+	}
+	if (wr_thread_check_mask(cfg->worker_cpus) != 0) {
+		wr_log_error("recorder config: worker_cpus 0x%llx names a CPU this machine does "
+			     "not have (bit n is CPU n; 0 for no pinning)",
+			     (unsigned long long)cfg->worker_cpus);
+		return -EINVAL;
+	}
+	if (cfg->stage_blocks != 0 &&
+	    (cfg->stage_blocks < WALREC_RECORDER_MIN_STAGE_BLOCKS ||
+	     cfg->stage_blocks > WALREC_RECORDER_MAX_STAGE_BLOCKS ||
+	     (cfg->stage_blocks & (cfg->stage_blocks - 1)) != 0)) {
+		wr_log_error("recorder config: stage_blocks %u is not a power of two in %u..%u "
+			     "(0: the default %u)",
+			     cfg->stage_blocks, WALREC_RECORDER_MIN_STAGE_BLOCKS,
+			     WALREC_RECORDER_MAX_STAGE_BLOCKS, WR_STAGE_DEFAULT_SLOTS);
 		return -EINVAL;
 	}
 	if (cfg->prefix && (strlen(cfg->prefix) > WALREC_RECORDER_MAX_PREFIX ||
@@ -106,7 +123,9 @@ walrec_recorder_open(walrec_recorder_t **out, const char *dir,
 		free(r);
 		return rc;
 	}
-	struct wr_manager_config mc = { .num_blocks = cfg.num_blocks, .prefix = cfg.prefix };
+	struct wr_manager_config mc = { .num_blocks = cfg.num_blocks, .prefix = cfg.prefix,
+					.stage_slots = cfg.stage_blocks,
+					.stage_metrics = &mx->flusher };
 	rc = wr_manager_init(&r->manager, dir, &mc, &r->meta, &mx->manager, &mx->writer);
 	if (rc != 0) {
 		free(r);
@@ -144,15 +163,19 @@ walrec_recorder_open(walrec_recorder_t **out, const char *dir,
 		goto fail;
 	}
 
-	rc = wr_segment_preparer_start(&r->preparer);
+	uint64_t cpus = cfg.worker_cpus;
+	rc = wr_stage_start(&m->stage, cpus);
 	if (rc == 0)
-		rc = wr_segment_maintainer_start(&r->maintainer, m->active_index_at_open);
+		rc = wr_segment_preparer_start(&r->preparer, cpus);
 	if (rc == 0)
-		rc = wr_meta_coordinator_start(&r->coordinator);
+		rc = wr_segment_maintainer_start(&r->maintainer, m->active_index_at_open, cpus);
+	if (rc == 0)
+		rc = wr_meta_coordinator_start(&r->coordinator, cpus);
 	if (rc != 0) {
 		wr_meta_coordinator_stop(&r->coordinator);
 		wr_segment_preparer_stop(&r->preparer);
 		wr_segment_maintainer_stop(&r->maintainer, UINT32_MAX);
+		wr_stage_stop(&m->stage);
 		goto fail;
 	}
 	r->owner = pthread_self();
@@ -182,6 +205,23 @@ walrec_recorder_poll(walrec_recorder_t *rec)
 	return wr_manager_handle_attention(m, a & ~(uint32_t)WR_ATTN_SLEEPING);
 }
 
+/*
+ * The owner waits: nobody else can seal its partial block, and the thread
+ * has nothing better to do than the sync itself. Seal, write out what is
+ * staged and fdatasync here, which saves the two thread hand-offs of
+ * asking the coordinator.
+ */
+static void
+recorder_owner_sync(struct walrec_recorder *rec, uint64_t event_id)
+{
+	struct wr_manager *m = &rec->manager;
+	if (wr_meta_coordinator_durable(&rec->coordinator) >= event_id)
+		return;
+	if (wr_manager_seal_now(m) > 0)
+		wr_counter_inc(&m->metrics->partial_seals);
+	wr_meta_coordinator_sync_now(&rec->coordinator);
+}
+
 int
 walrec_recorder_sync(walrec_recorder_t *rec)
 {
@@ -191,10 +231,9 @@ walrec_recorder_sync(walrec_recorder_t *rec)
 	int err = wr_manager_latched(m);
 	if (err != 0)
 		return err;
-	if (wr_manager_seal_now(m) > 0)
-		wr_counter_inc(&m->metrics->partial_seals);
 	if (m->last_id == 0)
 		return 0;
+	recorder_owner_sync(rec, m->last_id);
 	return wr_meta_coordinator_wait(&rec->coordinator, m->last_id, UINT64_MAX);
 }
 
@@ -203,12 +242,9 @@ walrec_recorder_wait_durable(walrec_recorder_t *rec, uint64_t event_id, uint64_t
 {
 	if (rec == NULL)
 		return -EINVAL;
-	/* The owner waiting is not appending, so nobody else can seal the
-	 * partial block holding event_id: seal it here, as sync does. */
-	if (rec->open && pthread_equal(pthread_self(), rec->owner) &&
-	    event_id > wr_manager_sealed_pos(&rec->manager).last_id &&
-	    wr_manager_seal_now(&rec->manager) > 0)
-		wr_counter_inc(&rec->manager.metrics->partial_seals);
+	if (rec->open && pthread_equal(pthread_self(), rec->owner) && event_id <= rec->manager.last_id &&
+	    wr_manager_latched(&rec->manager) == 0)
+		recorder_owner_sync(rec, event_id);
 	return wr_meta_coordinator_wait(&rec->coordinator, event_id, timeout_ns);
 }
 
@@ -247,7 +283,8 @@ walrec_recorder_close(walrec_recorder_t *rec)
 	 * closed here; the preparer removes the segments it made and nobody used. */
 	wr_meta_coordinator_stop(&rec->coordinator);
 	wr_segment_preparer_stop(&rec->preparer);
-	int rc = wr_manager_close_active(m); /* seal, finish, msync + fdatasync, unmap */
+	int rc = wr_manager_close_active(m); /* seal, write out, final header, fdatasync */
+	wr_stage_stop(&m->stage);
 	int rc2 = wr_segment_maintainer_stop(&rec->maintainer, rc == 0 ? active_index : UINT32_MAX);
 	if (rc == 0)
 		rc = rc2;
@@ -325,6 +362,7 @@ wr_recorder_metrics_copy(const struct walrec_recorder *rec, struct wr_recorder_m
 	wr_segment_maintainer_metrics_copy(&dst->maintainer, &s->maintainer);
 	wr_meta_coordinator_metrics_copy(&dst->durability, &s->durability);
 	wr_meta_store_metrics_copy(&dst->meta_store, &s->meta_store);
+	wr_stage_metrics_copy(&dst->flusher, &s->flusher);
 	uint64_t a = wr_load_relaxed(&rec->manager.appended_id);
 	dst->events_appended = a - rec->manager.first_id_at_open;
 }
@@ -342,6 +380,7 @@ wr_recorder_metrics_emit(const struct wr_recorder_metrics *snap, FILE *f, int fo
 	wr_segment_maintainer_metrics_emit(&snap->maintainer, &o);
 	wr_meta_coordinator_metrics_emit(&snap->durability, &o);
 	wr_meta_store_metrics_emit(&snap->meta_store, &o);
+	wr_stage_metrics_emit(&snap->flusher, &o);
 	wr_out_end(&o);
 }
 

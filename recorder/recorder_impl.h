@@ -28,6 +28,7 @@ struct wr_recorder_metrics {
 	struct wr_segment_maintainer_metrics maintainer;
 	struct wr_meta_coordinator_metrics durability;
 	struct wr_meta_store_metrics meta_store;
+	struct wr_stage_metrics flusher;
 	WR_ALIGNED_LINE uint64_t events_appended;
 };
 _Static_assert(sizeof(struct wr_recorder_metrics) % 64 == 0, "whole lines");

@@ -315,6 +315,16 @@ enum {
 	WR_WALK_STOP = 2,  /* strict: a fault, the walk ends here */
 };
 
+/*
+ * A live recorder writes sealed blocks into the file with pwrite, a run of
+ * them at a time; a reader without a sealed position to stop at (not
+ * following) can meet a block of an active segment half copied. Such a
+ * block is complete microseconds later: look again a few times before
+ * calling it damaged.
+ */
+#define WR_INFLIGHT_TRIES 5
+#define WR_INFLIGHT_WAIT_NS 200000L
+
 /* Examine block r->walk_next, whose WR_BLOCK_SIZE bytes are at b. A WR_WALK_* or -ENOMEM. */
 static int
 wr_walk_block(struct wr_segment_reader *r, const struct wr_block *b)
@@ -323,6 +333,13 @@ wr_walk_block(struct wr_segment_reader *r, const struct wr_block *b)
 	uint64_t chained = 0;
 	enum wr_format_fault f =
 		wr_verify_block(b, i, r->prev_chained, r->prev_last_id, r->resync, &chained);
+	bool live = !r->cold && r->limit == UINT32_MAX && r->header.closed_ts_ns == 0;
+	for (int t = 0; live && f != WR_FAULT_NONE && f != WR_FAULT_EMPTY && t < WR_INFLIGHT_TRIES;
+	     t++) {
+		struct timespec ts = { 0, WR_INFLIGHT_WAIT_NS };
+		nanosleep(&ts, NULL);
+		f = wr_verify_block(b, i, r->prev_chained, r->prev_last_id, r->resync, &chained);
+	}
 	if (f == WR_FAULT_EMPTY)
 		return WR_WALK_EMPTY;
 	if (f != WR_FAULT_NONE) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* SegmentWriter: one memory-mapped segment, appended to by one owner thread. */
+/* SegmentWriter: one segment, appended to by one owner thread through the stage. */
 #include <config.h>
 
 /*
@@ -25,10 +25,6 @@
 #include "lib/log.h"
 #include "lib/sys.h"
 #include "recorder/segment_writer.h"
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL */
-#endif
 
 /*
  * Feed one 64-byte event to both payload hashes. Every update is exactly 64
@@ -109,32 +105,29 @@ sw_hash_event(XXH64_state_t *a, XXH64_state_t *b, const uint64_t in[8])
 		memcpy(dst + 48, &e[6], 8), memcpy(dst + 56, &e[7], 8);        \
 	} while (0)
 
-static uint64_t
-sw_page_size(void)
-{
-	long p = sysconf(_SC_PAGESIZE);
-	return p > 0 ? (uint64_t)p : 4096u;
-}
-
 static inline uint64_t
 sw_now_if(const struct wr_segment_writer_metrics *m)
 {
 	return (WR_STATS_ON && m) ? wr_clock_now_ns() : 0;
 }
 
-static struct wr_block *
+static const struct wr_block *
 sw_block_at(const struct wr_segment_writer *w, uint32_t i)
 {
-	return (struct wr_block *)(w->base + wr_block_offset(i));
+	return (const struct wr_block *)(w->base + wr_block_offset(i));
 }
 
-/* Point the hot state at block i (or at nothing when every block is used). */
+/*
+ * Point the hot state at block i: a free stage buffer, or NULL when every
+ * block is used, before start, or while the stage is full (the next
+ * append claims one).
+ */
 static void
 sw_start_block(struct wr_segment_writer *w, uint32_t i)
 {
 	w->block_index = i;
 	w->block_events = 0;
-	w->block = i < w->num_blocks ? sw_block_at(w, i) : NULL;
+	w->block = (i < w->num_blocks && w->stage && !w->finished) ? wr_stage_claim(w->stage) : NULL;
 	XXH64_reset(&w->hash_block, 0);
 	XXH64_reset(&w->hash_chained, w->prev_chained);
 }
@@ -150,46 +143,14 @@ sw_clear(struct wr_segment_writer *w)
 static int
 sw_map(struct wr_segment_writer *w, const char *what)
 {
-	void *p = mmap(NULL, (size_t)w->size, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+	/* Read-only: writeback never has to write-protect a page mapped here. */
+	void *p = mmap(NULL, (size_t)w->size, PROT_READ, MAP_SHARED, w->fd, 0);
 	if (p == MAP_FAILED) {
 		int err = errno;
 		wr_log_syscall(what, w->path, err);
 		return -err;
 	}
 	w->base = p;
-	return 0;
-}
-
-/*
- * Fault every page in writable now, so the hot path never takes a page
- * fault (and never allocates: the space was reserved by fallocate).
- */
-static void
-sw_prefault(struct wr_segment_writer *w)
-{
-	if (madvise(w->base, (size_t)w->size, MADV_POPULATE_WRITE) == 0)
-		return;
-	/* Kernel older than 5.14 (EINVAL) or no support: write one byte per page. */
-	uint64_t page = sw_page_size();
-	volatile uint8_t *p = w->base;
-	for (uint64_t off = 0; off < w->size; off += page)
-		p[off] = p[off];
-}
-
-/* Write zeros over the whole file through the page cache (no sync). */
-static int
-sw_write_zeros(struct wr_segment_writer *w)
-{
-	static const char zeros[1 << 16];
-	for (uint64_t off = 0; off < w->size;) {
-		size_t n = w->size - off < sizeof zeros ? (size_t)(w->size - off) : sizeof zeros;
-		int rc = wr_fs_pwrite_all(w->fd, zeros, n, (off_t)off);
-		if (rc != 0) {
-			wr_log_syscall("pwrite", w->path, -rc);
-			return rc;
-		}
-		off += n;
-	}
 	return 0;
 }
 
@@ -246,29 +207,23 @@ wr_segment_writer_open_new(struct wr_segment_writer *w, const char *dir,
 		wr_log_syscall("ftruncate", w->path, -rc);
 		goto out;
 	}
-	/*
-	 * Put every page in the page cache with one sequential write before
-	 * mapping: faulting fallocated (unwritten) pages in through the
-	 * mapping costs ~5 us a page on ext4 (4-5 ms for 4 MiB here), a write
-	 * of zeros and a fault-in of cached pages ~1.3 ms (docs/decisions.md).
-	 */
-	rc = sw_write_zeros(w);
-	if (rc != 0)
+	struct wr_segment_header h;
+	wr_segment_header_init(&h, segment_index, wr_clock_realtime_ns());
+	rc = wr_fs_pwrite_all(w->fd, &h, sizeof h, 0);
+	if (rc != 0) {
+		wr_log_syscall("pwrite", w->path, -rc);
 		goto out;
+	}
 	rc = sw_map(w, "mmap");
 	if (rc != 0)
 		goto out;
-	sw_prefault(w);
-
-	struct wr_segment_header h;
-	wr_segment_header_init(&h, segment_index, wr_clock_realtime_ns());
-	memcpy(w->base, &h, sizeof h);
 
 	w->prev_chained = 0;
 	sw_start_block(w, 0);
-	w->synced_end = 0; /* the first sync covers the header page too */
-	wr_store_relaxed(&w->sealed_last_id, 0);
-	wr_store_relaxed(&w->sealed_end, wr_block_offset(0));
+	/* The first sync covers the header too (synced_end 0 < written_end). */
+	wr_store_relaxed(&w->synced_end, 0);
+	wr_store_relaxed(&w->written_last_id, 0);
+	wr_store_relaxed(&w->written_end, wr_block_offset(0));
 	w->metrics = metrics;
 	rc = 0;
 out:
@@ -287,11 +242,36 @@ out:
 	return rc;
 }
 
+void
+wr_segment_writer_start(struct wr_segment_writer *w, struct wr_stage *stage)
+{
+	w->stage = stage;
+	w->cond_end = wr_load_relaxed(&w->written_end);
+	if (w->block == NULL && w->block_events == 0)
+		sw_start_block(w, w->block_index);
+	wr_stage_set_active(stage, w);
+}
+
+/* No current block: say why, or claim a stage buffer for it. */
+static __attribute__((noinline)) int
+sw_claim(struct wr_segment_writer *w)
+{
+	if (w->finished || w->base == NULL || w->stage == NULL)
+		return -WALREC_ECLOSED;
+	if (w->block_index >= w->num_blocks)
+		return -ENOSPC;
+	w->block = wr_stage_claim(w->stage);
+	return w->block ? 0 : -EAGAIN;
+}
+
 int
 wr_segment_writer_append(struct wr_segment_writer *w, const walrec_event_t *ev)
 {
-	if (WR_UNLIKELY(w->block == NULL))
-		return (w->finished || w->base == NULL) ? -WALREC_ECLOSED : -ENOSPC;
+	if (WR_UNLIKELY(w->block == NULL)) {
+		int rc = sw_claim(w);
+		if (rc != 0)
+			return rc;
+	}
 	/*
 	 * Copy first, then check and hash the copy: ev may live in memory a
 	 * producer can still write (a ring slot), and the id that is checked
@@ -342,24 +322,21 @@ wr_segment_writer_seal(struct wr_segment_writer *w)
 	h.event_count = (uint16_t)count;
 	h.checksum = wr_block_header_checksum(&h);
 	memcpy(&b->header, &h, sizeof h);
+	/* Slots past the count are zero on disk; the buffer held an older block. */
+	if (count < WR_EVENTS_PER_BLOCK)
+		memset(&b->events[count], 0, (WR_EVENTS_PER_BLOCK - count) * sizeof b->events[0]);
+
+	struct wr_stage_entry e = { .writer = w, .block_index = w->block_index,
+				    .event_count = count, .last_id = h.last_event_id };
+	wr_stage_commit(w->stage, &e);
 
 	if (w->blocks_sealed == 0 && w->event_count == 0)
 		w->first_event_id = h.first_event_id;
 	w->blocks_sealed++;
 	w->event_count += count;
 	w->prev_chained = h.chained_checksum;
+	w->sealed_last_id = h.last_event_id;
 	sw_start_block(w, w->block_index + 1);
-
-	/*
-	 * Publish: the block bytes and header above happen-before these
-	 * stores. sealed_end first, sealed_last_id second, both release: they
-	 * pair with the acquire loads in wr_segment_writer_sync_sealed (of
-	 * sealed_end) and in any reader of sealed_last_id, so a reader that
-	 * sees last id X and then loads sealed_end sees an end at or past the
-	 * block holding X - a sync based on that end covers X.
-	 */
-	wr_store_release(&w->sealed_end, wr_block_offset(w->block_index));
-	wr_store_release(&w->sealed_last_id, h.last_event_id);
 
 	struct wr_segment_writer_metrics *m = w->metrics;
 	if (WR_STATS_ON && m) {
@@ -374,7 +351,7 @@ wr_segment_writer_seal(struct wr_segment_writer *w)
 bool
 wr_segment_writer_full(const struct wr_segment_writer *w)
 {
-	return w->block == NULL;
+	return w->block_index >= w->num_blocks;
 }
 
 int
@@ -382,19 +359,28 @@ wr_segment_writer_sync_sealed(struct wr_segment_writer *w)
 {
 	if (w->base == NULL)
 		return -WALREC_ECLOSED;
-	/* Pairs with the release store of sealed_end in wr_segment_writer_seal:
-	 * every byte of the blocks before end is visible here. */
-	uint64_t end = wr_load_acquire(&w->sealed_end);
-	if (end <= w->synced_end)
+	/* Acquire: pairs with the flusher's release store of written_end:
+	 * the pwrite of every block before end returned before this load. */
+	uint64_t end = wr_load_acquire(&w->written_end);
+	uint64_t from = wr_load_relaxed(&w->synced_end);
+	if (end <= from)
 		return 0;
-	uint64_t page = sw_page_size();
-	uint64_t start = w->synced_end & ~(page - 1);
+	/*
+	 * msync of the read-only mapping is a data sync of exactly this range
+	 * (vfs_fsync_range): unlike fdatasync it does not also wait for the
+	 * zeros written ahead by conditioning (stage.c).
+	 */
+	uint64_t start = from & ~(uint64_t)4095;
 	if (wr_sys.msync(w->base + start, (size_t)(end - start), MS_SYNC) != 0) {
 		int err = errno;
 		wr_log_syscall("msync", w->path, err);
 		return -err;
 	}
-	w->synced_end = end;
+	/* Several threads may sync: keep the largest end any of them covered. */
+	while (from < end &&
+	       !atomic_compare_exchange_weak_explicit(&w->synced_end, &from, end,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
 	return 0;
 }
 
@@ -403,18 +389,20 @@ wr_segment_writer_finish(struct wr_segment_writer *w)
 {
 	if (w->base == NULL || w->finished)
 		return;
-	wr_segment_writer_seal(w);
+	if (w->stage)
+		wr_segment_writer_seal(w);
 
 	struct wr_segment_header h;
-	memcpy(&h, w->base, sizeof h);
+	memcpy(&h, w->base, sizeof h); /* the active header: index, creation time */
 	h.block_count = w->blocks_sealed;
 	h.event_count = w->event_count;
 	h.first_event_id = w->first_event_id;
-	h.last_event_id = w->blocks_sealed ? wr_load_relaxed(&w->sealed_last_id) : 0;
+	h.last_event_id = w->blocks_sealed ? w->sealed_last_id : 0;
 	h.closed_ts_ns = wr_clock_realtime_ns();
 	h.last_chained_checksum = w->prev_chained;
 	wr_segment_header_finalize(&h);
-	memcpy(w->base, &h, sizeof h);
+	w->final_header = h;
+	w->stage_end = w->stage ? wr_stage_position(w->stage) : 0;
 
 	w->finished = true;
 	w->block = NULL;
@@ -431,15 +419,20 @@ wr_segment_writer_close(struct wr_segment_writer *w, bool sync)
 	uint64_t t0 = sw_now_if(m);
 	wr_segment_writer_finish(w);
 
+	/* Every block first, then the header that counts them. */
 	int rc = 0;
-	if (sync) {
-		if (wr_sys.msync(w->base, (size_t)w->size, MS_SYNC) != 0) {
-			rc = -errno;
-			wr_log_syscall("msync", w->path, -rc);
-		} else if (wr_sys.fdatasync(w->fd) != 0) {
-			rc = -errno;
-			wr_log_syscall("fdatasync", w->path, -rc);
-		}
+	if (w->stage) {
+		rc = wr_stage_flush_to(w->stage, w->stage_end);
+		wr_stage_forget(w->stage, w);
+	}
+	if (rc == 0) {
+		rc = wr_fs_pwrite_all(w->fd, &w->final_header, sizeof w->final_header, 0);
+		if (rc != 0)
+			wr_log_syscall("pwrite", w->path, -rc);
+	}
+	if (rc == 0 && sync && wr_sys.fdatasync(w->fd) != 0) {
+		rc = -errno;
+		wr_log_syscall("fdatasync", w->path, -rc);
 	}
 	if (munmap(w->base, (size_t)w->size) != 0 && rc == 0) {
 		rc = -errno;
@@ -487,30 +480,30 @@ sw_count_fault(struct wr_segment_writer_metrics *m, enum wr_format_fault f)
 }
 
 /*
- * Zero every block from first on that holds any byte, then sync them.
- * Returns 1 if something was zeroed, 0 if all was already zero, or -errno.
+ * Zero every block from first on that holds any byte (pwrite of zeros),
+ * then sync them. Returns 1 if something was zeroed, 0 if all was already
+ * zero, or -errno.
  */
 static int
 sw_cut_from(struct wr_segment_writer *w, uint32_t first)
 {
-	uint32_t last_dirty = first;
+	static const uint8_t zeros[WR_BLOCK_SIZE];
 	bool any = false;
 	for (uint32_t i = first; i < w->num_blocks; i++) {
-		uint8_t *b = (uint8_t *)sw_block_at(w, i);
-		if (!sw_zero(b, WR_BLOCK_SIZE)) {
-			memset(b, 0, WR_BLOCK_SIZE);
-			last_dirty = i;
-			any = true;
+		if (sw_zero((const uint8_t *)sw_block_at(w, i), WR_BLOCK_SIZE))
+			continue;
+		int rc = wr_fs_pwrite_all(w->fd, zeros, sizeof zeros, (off_t)wr_block_offset(i));
+		if (rc != 0) {
+			wr_log_syscall("pwrite", w->path, -rc);
+			return rc;
 		}
+		any = true;
 	}
 	if (!any)
 		return 0;
-	uint64_t page = sw_page_size();
-	uint64_t start = wr_block_offset(first) & ~(page - 1);
-	uint64_t end = wr_block_offset(last_dirty + 1);
-	if (wr_sys.msync(w->base + start, (size_t)(end - start), MS_SYNC) != 0) {
+	if (wr_sys.fdatasync(w->fd) != 0) {
 		int err = errno;
-		wr_log_syscall("msync", w->path, err);
+		wr_log_syscall("fdatasync", w->path, err);
 		return -err;
 	}
 	return 1;
@@ -749,7 +742,11 @@ wr_segment_writer_open_existing(struct wr_segment_writer *w, const char *path,
 	if (closed || !counts_ok) {
 		struct wr_segment_header active;
 		wr_segment_header_init(&active, h.segment_index, h.created_ts_ns);
-		memcpy(w->base, &active, sizeof active);
+		rc = wr_fs_pwrite_all(w->fd, &active, sizeof active, 0);
+		if (rc != 0) {
+			wr_log_syscall("pwrite", path, -rc);
+			goto out;
+		}
 	}
 
 	w->prev_chained = prev_chained;
@@ -757,10 +754,12 @@ wr_segment_writer_open_existing(struct wr_segment_writer *w, const char *path,
 	w->first_event_id = first_id;
 	w->blocks_sealed = i;
 	w->event_count = (uint32_t)events;
+	w->sealed_last_id = last_id;
 	sw_start_block(w, i);
-	w->synced_end = 0; /* recovered blocks may never have reached the disk */
-	wr_store_relaxed(&w->sealed_last_id, last_id);
-	wr_store_relaxed(&w->sealed_end, wr_block_offset(i));
+	/* Recovered blocks may never have reached the disk: the first sync covers them. */
+	wr_store_relaxed(&w->synced_end, 0);
+	wr_store_relaxed(&w->written_last_id, last_id);
+	wr_store_relaxed(&w->written_end, wr_block_offset(i));
 	w->metrics = metrics;
 	rc = 0;
 out:

@@ -82,16 +82,16 @@ struct sink {
 	size_t logged;
 };
 
+/* next_id is the last id given (the channel's *last_id): the channel gives next_id + 1. */
 static int
-sink_take(void *arg, uint32_t producer, walrec_event_t *slot)
+sink_take(void *arg, uint32_t producer, const walrec_event_t *slot, uint64_t id)
 {
 	struct sink *s = arg;
 	if (s->only_entry != UINT64_MAX && producer != s->only_entry)
 		return -EAGAIN;
+	ck_assert_uint_eq(id, s->next_id + 1);
 	uint64_t w[6];
 	memcpy(w, slot->payload, sizeof w);
-	uint64_t id = ++s->next_id;
-	wr_channel_slot_assign(slot, id);
 	if (!payload_ok(w) || w[0] >= MAXP || w[1] != s->last[w[0]] + 1)
 		s->bad++;
 	else
@@ -274,7 +274,7 @@ START_TEST(test_channel_attach_detach_reuse)
 	ck_assert_int_eq(append_n(p1, 0, 1, 3), 3);
 	struct sink s;
 	sink_init(&s);
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 3);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 3);
 	wr_channel_release_sealed(ch, s.next_id);
 	walrec_producer_detach(p1);
 	ck_assert_uint_eq(entry_owner(ch, 0), 0);
@@ -292,7 +292,7 @@ START_TEST(test_channel_attach_detach_reuse)
 	ck_assert_int_eq(wr_channel_set_state(ch, WR_CHAN_STOPPING), 0);
 	walrec_producer_detach(p3);
 	ck_assert_uint_eq(WR_CHAN_OWNER_STATE(entry_owner(ch, 0)), WR_CHAN_ENTRY_DEAD);
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 1);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 1);
 	ck_assert_uint_eq(s.last[3], 1);
 	ck_assert_uint_eq(WR_CHAN_OWNER_STATE(entry_owner(ch, 0)), WR_CHAN_ENTRY_DEAD);
 	wr_channel_release_sealed(ch, s.next_id);
@@ -324,7 +324,7 @@ START_TEST(test_channel_try_append_full_then_release)
 	/* Taken but not sealed: still full (slots are reused only once sealed). */
 	struct sink s;
 	sink_init(&s);
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 8);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 8);
 	ck_assert_int_eq(walrec_producer_try_append(p, w), -EAGAIN);
 	wr_channel_release_sealed(ch, 3); /* ids 1..3 sealed */
 	ck_assert_int_eq(walrec_producer_try_append(p, w), 9);
@@ -343,7 +343,7 @@ START_TEST(test_channel_try_append_full_then_release)
 	ck_assert_uint_eq(ring[11 & 7].timestamp_ns, 12345);
 	ck_assert_uint_eq(ring[11 & 7].event_id, 0);
 	ck_assert_uint_gt(ring[10 & 7].timestamp_ns, 1600000000ull * 1000000000ull);
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 4);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 4);
 	ck_assert_uint_eq(s.bad, 0);
 	ck_assert_uint_eq(s.last[0], 12);
 
@@ -373,7 +373,7 @@ START_TEST(test_channel_durable_marks)
 	for (uint64_t k = 1; k <= 10; k++) {
 		ck_assert_int_gt(append_n(a, 0, k, 1), 0);
 		ck_assert_int_gt(append_n(b, 1, k, 1), 0);
-		ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 2);
+		ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 2);
 		wr_channel_release_sealed(ch, s.next_id - 1);
 		wr_channel_release_sealed(ch, s.next_id);
 	}
@@ -396,7 +396,7 @@ START_TEST(test_channel_durable_marks)
 	 * coalesced marks stay correct (never ahead) and catch up. */
 	for (uint64_t k = 11; k <= 200; k++) {
 		ck_assert_int_gt(append_n(a, 0, k, 1), 0);
-		ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 1);
+		ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 1);
 		wr_channel_release_sealed(ch, s.next_id);
 	}
 	ck_assert_uint_eq(s.next_id, 210);
@@ -446,7 +446,7 @@ take_until(struct wr_channel *ch, struct sink *s, uint64_t n)
 {
 	uint64_t deadline = wr_clock_now_ns() + 5000000000ull;
 	while (s->count < n) {
-		ck_assert_int_ge(wr_channel_poll(ch, 1024, sink_take, s), 0);
+		ck_assert_int_ge(wr_channel_poll(ch, 1024, &s->next_id, sink_take, s), 0);
 		ck_assert_msg(wr_clock_now_ns() < deadline, "events did not arrive");
 		usleep(100);
 	}
@@ -477,20 +477,26 @@ START_TEST(test_channel_wait_durable)
 	ck_assert_int_eq(walrec_producer_wait_durable(p, 2, 0), -ETIMEDOUT);
 	/* A durable position posted from another thread is applied by poll. */
 	wr_channel_post_durable(ch, 2);
-	ck_assert_int_eq(wr_channel_poll(ch, 10, sink_take, &s), 0);
+	ck_assert_int_eq(wr_channel_poll(ch, 10, &s.next_id, sink_take, &s), 0);
 	ck_assert_int_eq(walrec_producer_wait_durable(p, 2, 0), 0);
 	walrec_producer_detach(p);
 
-	/* Cross-process: a child sleeping in wait_durable wakes on publish. */
+	/* Cross-process: a child sleeping in wait_durable wakes on publish; the
+	 * drain thread sees that somebody waits (durable_wanted) until then. */
+	ck_assert(!wr_channel_durable_wanted(ch));
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0)
 		child_wait_durable(name, 5000000000ull);
 	take_until(ch, &s, 3);
 	wr_channel_release_sealed(ch, s.next_id);
-	usleep(20000); /* let it reach the futex (not required for the result) */
+	uint64_t deadline = wr_clock_now_ns() + 5000000000ull;
+	while (!wr_channel_durable_wanted(ch) && wr_clock_now_ns() < deadline)
+		usleep(1000);
+	ck_assert(wr_channel_durable_wanted(ch));
 	wr_channel_publish_durable(ch, s.next_id);
 	ck_assert_int_eq(wait_child(pid), 0);
+	ck_assert(!wr_channel_durable_wanted(ch));
 
 	/* Stopping the channel ends a wait on an event that is not durable. */
 	pid = fork();
@@ -558,7 +564,7 @@ recorder_restart(struct wr_channel *ch, const char *name, uint64_t last_sealed)
 	ck_assert_int_eq(wr_channel_open(&nch, name, NULL), 0);
 	struct sink dummy;
 	sink_init(&dummy);
-	ck_assert_int_eq(wr_channel_poll(nch, 1, sink_take, &dummy), -EINVAL); /* resume first */
+	ck_assert_int_eq(wr_channel_poll(nch, 1, &dummy.next_id, sink_take, &dummy), -EINVAL); /* resume first */
 	ck_assert_int_eq(wr_channel_resume(nch, last_sealed), 0);
 	ck_assert_int_eq(wr_channel_resume(nch, last_sealed), -EINVAL);
 	ck_assert_int_eq(wr_channel_set_state(nch, WR_CHAN_RUNNING), 0);
@@ -577,7 +583,7 @@ START_TEST(test_channel_resume_exactly_once)
 	ck_assert_int_eq(append_n(b, 1, 1, 5), 5);
 	struct sink s;
 	sink_init(&s);
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 10);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 10);
 	ck_assert_uint_eq(s.bad, 0);
 	/* The recorder released ids 1..4, then sealed 5 and 6 and died
 	 * before releasing them; 7..10 were assigned, never sealed. */
@@ -593,18 +599,21 @@ START_TEST(test_channel_resume_exactly_once)
 	ck_assert_int_eq(append_n(a, 0, 6, 1), 6);
 
 	/* A second incarnation (log recovered to id 6) takes only a's slot
-	 * again, seals it as id 7 and dies before taking any of b's: b's
-	 * stale ids from the first incarnation (7..10) must have been
-	 * cleared, or the third incarnation would take b's id 7 as sealed. */
+	 * again, seals it as id 7 and dies before taking any of b's: the
+	 * first incarnation's take log for b (ids 7..10) must be void, or
+	 * the third incarnation would take b's id 7 as sealed. */
 	ch = recorder_restart(ch, name, 6);
 	const struct wr_chan_map *m = wr_channel_map(ch);
 	ck_assert_uint_eq(wr_channel_metrics(ch)->resumed_released.value, 2);
 	ck_assert_uint_eq(wr_channel_metrics(ch)->resumed_retaken.value, 5);
 	ck_assert_uint_eq(atomic_load(&m->cursors[0].tail), 5);
 	ck_assert_uint_eq(atomic_load(&m->cursors[1].tail), 1);
-	walrec_event_t *rb = wr_chan_ring(m, 1);
-	for (uint64_t pos = 1; pos < 5; pos++)
-		ck_assert_uint_eq(rb[pos].event_id, 0);
+	/* The first incarnation's take logs are void now. */
+	for (uint32_t i = 0; i < 2; i++) {
+		struct wr_chan_takes *tl = wr_chan_takes(m, i);
+		ck_assert_uint_gt(atomic_load(&tl->count), 0);
+		ck_assert_uint_eq(atomic_load(&tl->base), atomic_load(&tl->count));
+	}
 	struct sink s2;
 	sink_init(&s2);
 	s2.next_id = 6;
@@ -612,7 +621,7 @@ START_TEST(test_channel_resume_exactly_once)
 	s2.last[1] = sealed_src[1];
 	s2.only_entry = 0;
 	for (int k = 0; k < 4 && s2.count == 0; k++)
-		wr_channel_poll(ch, 1, sink_take, &s2);
+		wr_channel_poll(ch, 1, &s2.next_id, sink_take, &s2);
 	ck_assert_uint_eq(s2.count, 1);
 	ck_assert_uint_eq(s2.last[0], 6);
 	ck_assert_uint_eq(s2.bad, 0);
@@ -625,7 +634,7 @@ START_TEST(test_channel_resume_exactly_once)
 	s3.next_id = 7;
 	s3.last[0] = a_sealed;
 	s3.last[1] = sealed_src[1];
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s3), (6 - a_sealed) + (5 - sealed_src[1]));
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s3.next_id, sink_take, &s3), (6 - a_sealed) + (5 - sealed_src[1]));
 	ck_assert_uint_eq(s3.bad, 0);
 	ck_assert_uint_eq(s3.last[0], 6);
 	ck_assert_uint_eq(s3.last[1], 5);
@@ -641,6 +650,93 @@ START_TEST(test_channel_resume_exactly_once)
 	ck_assert_int_eq(wr_channel_resume(ch, 1), -EINVAL);
 	walrec_producer_detach(a);
 	walrec_producer_detach(b);
+	chan_destroy(ch, name);
+}
+END_TEST
+
+static void
+log_count(void *arg, int level, const char *msg)
+{
+	(void)level;
+	(void)msg;
+	(*(unsigned *)arg)++;
+}
+
+/* One producer for many laps of a small ring (one long run in the take log), then a restart. */
+START_TEST(test_channel_resume_after_many_laps)
+{
+	char name[96];
+	chan_name(name, sizeof name, "laps");
+	struct wr_channel *ch = chan_create(name, 1, 16);
+	walrec_producer_t *p;
+	ck_assert_int_eq(walrec_producer_attach(&p, name), 0);
+	struct sink s;
+	sink_init(&s);
+	uint64_t sent = 0;
+	for (int lap = 0; lap < 50; lap++) {
+		ck_assert_int_eq(append_n(p, 0, sent + 1, 10), (int64_t)(sent + 10));
+		sent += 10;
+		ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 10);
+		wr_channel_release_sealed(ch, s.next_id - 3); /* the last 3 stay unsealed */
+	}
+	ck_assert_uint_eq(s.bad, 0);
+	/* 500 slots taken in one run, 497 sealed, 3 not: those come back. */
+	ch = recorder_restart(ch, name, s.next_id - 3);
+	const struct wr_chan_map *m = wr_channel_map(ch);
+	ck_assert_uint_eq(WR_CHAN_OWNER_STATE(entry_owner(ch, 0)), WR_CHAN_ENTRY_ACTIVE);
+	ck_assert_uint_eq(atomic_load(&m->cursors[0].tail), 497);
+	struct sink s2;
+	sink_init(&s2);
+	s2.next_id = 497;
+	s2.last[0] = 497;
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s2.next_id, sink_take, &s2), 3);
+	ck_assert_uint_eq(s2.bad, 0);
+	ck_assert_uint_eq(s2.last[0], 500);
+	walrec_producer_detach(p);
+	chan_destroy(ch, name);
+}
+END_TEST
+
+/* A take log scribbled on while no recorder ran: that producer is rejected at resume, the others resume. */
+START_TEST(test_channel_resume_rejects_damaged_take_log)
+{
+	char name[96];
+	chan_name(name, sizeof name, "takes");
+	struct wr_channel *ch = chan_create(name, 3, 16);
+	walrec_producer_t *p[3];
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(walrec_producer_attach(&p[i], name), 0);
+		ck_assert_int_eq(append_n(p[i], (uint64_t)i, 1, 6), 6);
+	}
+	struct sink s;
+	sink_init(&s);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 18);
+	const struct wr_chan_map *m = wr_channel_map(ch);
+	/* 0: a run past the head; 1: a count below the base; 2: untouched. */
+	struct wr_chan_takes *t0 = wr_chan_takes(m, 0), *t1 = wr_chan_takes(m, 1);
+	atomic_store(&t0->rec[0].n, 1000);
+	atomic_store(&t1->base, atomic_load(&t1->count) + 5);
+	unsigned lines = 0;
+	walrec_log_set_handler(log_count, &lines, WALREC_LOG_WARN);
+	ch = recorder_restart(ch, name, 18);
+	walrec_log_set_handler(NULL, NULL, 0);
+	m = wr_channel_map(ch);
+	ck_assert_uint_eq(WR_CHAN_OWNER_STATE(entry_owner(ch, 0)), WR_CHAN_ENTRY_REJECTED);
+	ck_assert_uint_eq(WR_CHAN_OWNER_STATE(entry_owner(ch, 1)), WR_CHAN_ENTRY_REJECTED);
+	ck_assert_uint_eq(atomic_load(&m->table[0].reject_reason), WR_CHAN_REJECT_TAKES);
+	ck_assert_uint_eq(atomic_load(&m->table[1].reject_reason), WR_CHAN_REJECT_TAKES);
+	ck_assert_uint_ge(lines, 2);
+	/* The intact one: its 6 events were sealed (L = 18), all released. */
+	ck_assert_uint_eq(atomic_load(&m->cursors[2].tail), 6);
+	ck_assert_int_eq(append_n(p[2], 2, 7, 2), 8);
+	struct sink s2;
+	sink_init(&s2);
+	s2.next_id = 18;
+	s2.last[2] = 6;
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s2.next_id, sink_take, &s2), 2);
+	ck_assert_uint_eq(s2.bad, 0);
+	for (int i = 0; i < 3; i++)
+		walrec_producer_detach(p[i]);
 	chan_destroy(ch, name);
 }
 END_TEST
@@ -705,7 +801,7 @@ START_TEST(test_channel_garbage_cursors_rejected)
 	}
 	struct sink s;
 	sink_init(&s);
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 16);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 16);
 	wr_channel_release_sealed(ch, s.next_id);
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(append_n(p[i], (uint64_t)i, 5, 2), 6);
@@ -715,7 +811,7 @@ START_TEST(test_channel_garbage_cursors_rejected)
 	atomic_store(&m->cursors[0].head, 0xdeadbeefcafeull);
 	atomic_store(&m->cursors[1].tail, 3);
 	atomic_store(&m->table[2].owner, WR_CHAN_OWNER(getpid(), 0x5a5a));
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 2);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 2);
 	ck_assert_uint_eq(s.last[3], 6);
 	ck_assert_uint_eq(s.bad, 0);
 	ck_assert_uint_eq(wr_channel_metrics(ch)->rejected.value, 3);
@@ -728,7 +824,7 @@ START_TEST(test_channel_garbage_cursors_rejected)
 	/* Rejected producers learn it; the good one goes on. */
 	ck_assert_int_eq(append_n(p[1], 1, 7, 1), -WALREC_ECLOSED);
 	ck_assert_int_eq(append_n(p[3], 3, 7, 1), 7);
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 1);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 1);
 	wr_channel_release_sealed(ch, s.next_id);
 	ck_assert_uint_eq(wr_channel_metrics(ch)->rejected.value, 3);
 
@@ -739,9 +835,9 @@ START_TEST(test_channel_garbage_cursors_rejected)
 
 	/* A head that goes backwards. */
 	ck_assert_int_eq(append_n(p[3], 3, 8, 2), 9);
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 2);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 2);
 	atomic_store(&m->cursors[3].head, 8);
-	ck_assert_int_eq(wr_channel_poll(ch, 100, sink_take, &s), 0);
+	ck_assert_int_eq(wr_channel_poll(ch, 100, &s.next_id, sink_take, &s), 0);
 	ck_assert_uint_eq(atomic_load(&m->table[3].reject_reason), WR_CHAN_REJECT_HEAD);
 	ck_assert_uint_eq(wr_channel_metrics(ch)->rejected.value, 4);
 	walrec_producer_t *extra;
@@ -753,14 +849,6 @@ START_TEST(test_channel_garbage_cursors_rejected)
 		walrec_producer_detach(p[i]);
 }
 END_TEST
-
-static void
-log_count(void *arg, int level, const char *msg)
-{
-	(void)level;
-	(void)msg;
-	(*(unsigned *)arg)++;
-}
 
 START_TEST(test_channel_random_scribbles_stay_in_bounds)
 {
@@ -798,11 +886,18 @@ START_TEST(test_channel_random_scribbles_stay_in_bounds)
 			case 0: atomic_store(&m->cursors[i].head, v % 3 ? v % 64 : v); break;
 			case 1: atomic_store(&m->cursors[i].tail, v % 16); break;
 			case 2: atomic_store(&m->table[i].owner, WR_CHAN_OWNER(getpid(), v % 7)); break;
-			case 3: wr_chan_ring(m, i)[v % 8].event_id = wr_test_rand(&seed) % 64; break;
+			case 3: { /* the take log: read only by a resume, never trusted */
+				struct wr_chan_takes *tl = wr_chan_takes(m, i);
+				uint32_t k = (uint32_t)(v % wr_chan_takes_per_producer(8));
+				atomic_store(&tl->rec[k].pos, wr_test_rand(&seed));
+				atomic_store(&tl->rec[k].n, (uint32_t)wr_test_rand(&seed));
+				atomic_store(&tl->count, v % 5 ? atomic_load(&tl->count) : v);
+				break;
+			}
 			case 4: atomic_store(&m->durable[i].durable_seq, v); break;
 			default: break; /* rounds without damage */
 			}
-			ck_assert_int_ge(wr_channel_poll(ch, 64, sink_take, &s), 0);
+			ck_assert_int_ge(wr_channel_poll(ch, 64, &s.next_id, sink_take, &s), 0);
 			wr_channel_release_sealed(ch, s.next_id);
 			wr_channel_publish_durable(ch, s.next_id);
 			wr_channel_reclaim(ch);
@@ -859,7 +954,7 @@ START_TEST(test_channel_multiprocess_exactly_once)
 	uint32_t rounds = 0;
 	uint64_t deadline = wr_clock_now_ns() + 20000000000ull;
 	while (s.count < (uint64_t)N * M) {
-		ssize_t n = wr_channel_poll(ch, 512, sink_take, &s);
+		ssize_t n = wr_channel_poll(ch, 512, &s.next_id, sink_take, &s);
 		ck_assert_int_ge(n, 0);
 		if (n > 0) {
 			/* Seal and make durable in batches. */
@@ -879,7 +974,7 @@ START_TEST(test_channel_multiprocess_exactly_once)
 	for (int i = 0; i < N; i++)
 		ck_assert_uint_eq(s.last[i], M);
 	/* Nothing more arrives; every entry is back to free. */
-	ck_assert_int_eq(wr_channel_poll(ch, 512, sink_take, &s), 0);
+	ck_assert_int_eq(wr_channel_poll(ch, 512, &s.next_id, sink_take, &s), 0);
 	for (uint32_t i = 0; i < 4; i++)
 		ck_assert_uint_eq(entry_owner(ch, i), 0);
 	chan_destroy(ch, name);
@@ -934,7 +1029,7 @@ START_TEST(test_channel_producer_killed_midstream)
 		uint32_t rounds = 0;
 		/* Until the victim is dead and its entry drained and freed. */
 		while (!killed || wr_channel_metrics(ch)->freed.value == freed_before) {
-			ssize_t n = wr_channel_poll(ch, 256, sink_take, &s);
+			ssize_t n = wr_channel_poll(ch, 256, &s.next_id, sink_take, &s);
 			ck_assert_int_ge(n, 0);
 			if (n > 0) {
 				wr_channel_release_sealed(ch, s.next_id);
@@ -958,7 +1053,7 @@ START_TEST(test_channel_producer_killed_midstream)
 	}
 	/* The survivors finish: all of their events, in order. */
 	while (s.last[0] < M || s.last[1] < M) {
-		ssize_t n = wr_channel_poll(ch, 256, sink_take, &s);
+		ssize_t n = wr_channel_poll(ch, 256, &s.next_id, sink_take, &s);
 		ck_assert_int_ge(n, 0);
 		wr_channel_release_sealed(ch, s.next_id);
 		wr_channel_publish_durable(ch, s.next_id);
@@ -1017,7 +1112,7 @@ START_TEST(test_channel_park_woken_by_append)
 	uint64_t start = wr_clock_now_ns();
 	while (s.count == 0) {
 		wr_channel_park(ch, 10000000000ull);
-		ck_assert_int_ge(wr_channel_poll(ch, 8, sink_take, &s), 0);
+		ck_assert_int_ge(wr_channel_poll(ch, 8, &s.next_id, sink_take, &s), 0);
 		ck_assert_msg(wr_clock_now_ns() - start < 5000000000ull, "parked recorder not woken");
 	}
 	ck_assert_uint_ge(wr_channel_metrics(ch)->parks.value, 1);
@@ -1045,6 +1140,8 @@ channel_suite(void)
 	tcase_add_test(core, test_channel_wait_durable);
 	tcase_add_test(core, test_channel_meta_mirror);
 	tcase_add_test(core, test_channel_resume_exactly_once);
+	tcase_add_test(core, test_channel_resume_rejects_damaged_take_log);
+	tcase_add_test(core, test_channel_resume_after_many_laps);
 	suite_add_tcase(s, core);
 
 	TCase *limits = tcase_create("limits");

@@ -1231,10 +1231,15 @@ wait_running(const char *chan, pid_t pid)
 	for (int i = 0; i < 1000; i++) {
 		struct wr_chan_map m;
 		int fd;
-		struct stat st;
-		/* Mapped only once it has its size (being created otherwise). */
-		if (stat(path, &st) == 0 && st.st_size > 0 &&
-		    wr_chan_map_open(&m, chan, &fd, false) == 0) {
+		/* Mapped only once its magic is there (it is stored last at creation). */
+		uint64_t magic = 0;
+		int pfd = open(path, O_RDONLY);
+		if (pfd >= 0) {
+			if (pread(pfd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
+				magic = 0;
+			close(pfd);
+		}
+		if (magic == WR_CHAN_MAGIC && wr_chan_map_open(&m, chan, &fd, false) == 0) {
 			close(fd);
 			bool up = wr_load_acquire(&m.control->state) == WR_CHAN_RUNNING &&
 				  wr_load_acquire(&m.control->recorder_pid) == (uint32_t)pid;

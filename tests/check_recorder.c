@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,9 +298,68 @@ START_TEST(test_recorder_config_limits)
 	cfg.prefix = "a/b";
 	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
 	ck_assert(log_has("prefix"));
+	static const uint32_t bad_stage[] = { 2, 3, 1000, 131072 };
+	for (size_t i = 0; i < WR_ARRAY_SIZE(bad_stage); i++) {
+		walrec_recorder_config_init(&cfg);
+		cfg.stage_blocks = bad_stage[i];
+		ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
+		ck_assert(log_has("stage_blocks"));
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	if (ncpu > 0 && ncpu < 64) {
+		walrec_recorder_config_init(&cfg);
+		cfg.worker_cpus = (uint64_t)1 << ncpu; /* a CPU that does not exist */
+		ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), -EINVAL);
+		ck_assert(log_has("worker_cpus"));
+	}
 	ck_assert_ptr_null(rec);
 	ck_assert_int_eq(walrec_recorder_close(NULL), 0);
 	walrec_recorder_destroy(NULL);
+}
+END_TEST
+
+/* The background threads carry their names and stay on worker_cpus. */
+START_TEST(test_recorder_worker_threads_named_and_pinned)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.worker_cpus = 1; /* CPU 0 */
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	static const char *names[] = { "walrec-flush", "walrec-coord", "walrec-prep",
+				       "walrec-maint" };
+	int found = 0;
+	DIR *d = opendir("/proc/self/task");
+	ck_assert_ptr_nonnull(d);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[300], comm[64] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(comm, sizeof comm, f) == NULL)
+			comm[0] = '\0';
+		fclose(f);
+		comm[strcspn(comm, "\n")] = '\0';
+		for (size_t i = 0; i < WR_ARRAY_SIZE(names); i++) {
+			if (strcmp(comm, names[i]) != 0)
+				continue;
+			found |= 1 << i;
+			cpu_set_t set;
+			ck_assert_int_eq(sched_getaffinity((pid_t)atoi(de->d_name), sizeof set, &set), 0);
+			ck_assert_int_eq(CPU_COUNT(&set), 1);
+			ck_assert(CPU_ISSET(0, &set));
+		}
+	}
+	closedir(d);
+	ck_assert_int_eq(found, 15);
+	uint64_t next = 1;
+	append_n(rec, 1000, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
 }
 END_TEST
 
@@ -860,6 +920,7 @@ END_TEST
 static _Atomic int fault_fallocate;
 static _Atomic int fault_msync;
 static _Atomic int fault_fdatasync;
+static _Atomic int fault_pwrite;
 
 static int
 fallocate_faulty(int fd, int mode, off_t off, off_t len)
@@ -879,6 +940,22 @@ msync_faulty(void *addr, size_t len, int flags)
 		return -1;
 	}
 	return wr_sys_libc.msync(addr, len, flags);
+}
+
+/* EIO from writes into segment files (a sealed block on its way to the file). */
+static ssize_t
+pwrite_faulty(int fd, const void *buf, size_t len, off_t off)
+{
+	if (atomic_load(&fault_pwrite)) {
+		char link[64], target[4096];
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, target, sizeof target - 1);
+		if (n > 4 && memcmp(target + n - 4, ".wal", 4) == 0) {
+			errno = EIO;
+			return -1;
+		}
+	}
+	return wr_sys_libc.pwrite(fd, buf, len, off);
 }
 
 /* EIO from fdatasync of segment files only (not wal.meta, not the directory). */
@@ -902,8 +979,9 @@ START_TEST(test_recorder_enospc_backpressure_then_resume)
 	walrec_recorder_config_t cfg = small_config();
 	cfg.max_hot_segments = 0;
 	walrec_recorder_t *rec = NULL;
-	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	/* Swapped before the threads start; the flag toggles the fault. */
 	wr_sys.fallocate = fallocate_faulty;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1); /* quiet */
 	atomic_store(&fault_fallocate, 1);
 	uint64_t next = 1;
@@ -951,7 +1029,13 @@ START_TEST(test_recorder_enospc_backpressure_then_resume)
 }
 END_TEST
 
-START_TEST(test_recorder_msync_eio_latched)
+/*
+ * 100 events durable, then *fault is raised (an EIO on the way to the
+ * disk) and 100 more appended: sync reports the error, it is latched, no
+ * event after 100 is ever reported durable, even once the fault is gone.
+ */
+static void
+check_latched_after_fault(_Atomic int *fault)
 {
 	walrec_recorder_config_t cfg = small_config();
 	walrec_recorder_t *rec = NULL;
@@ -960,8 +1044,7 @@ START_TEST(test_recorder_msync_eio_latched)
 	append_n(rec, 100, &next);
 	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
 	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1);
-	wr_sys.msync = msync_faulty;
-	atomic_store(&fault_msync, 1);
+	atomic_store(fault, 1);
 	append_n(rec, 100, &next);
 	ck_assert_int_eq(walrec_recorder_sync(rec), -EIO);
 	walrec_recorder_state_t st;
@@ -975,12 +1058,27 @@ START_TEST(test_recorder_msync_eio_latched)
 	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 150, 1000000), -EIO);
 	ck_assert_int_eq(walrec_recorder_wait_durable(rec, 100, 0), 0);
 	/* the fault goes away: still latched, nothing more reported durable */
-	atomic_store(&fault_msync, 0);
+	atomic_store(fault, 0);
 	ck_assert_int_eq(walrec_recorder_sync(rec), -EIO);
 	ck_assert_int_ne(walrec_recorder_close(rec), 0);
 	walrec_recorder_meta_state(rec, &st);
 	ck_assert_uint_eq(st.durable_event_id, 100);
 	walrec_recorder_destroy(rec);
+}
+
+/* The sync of written blocks fails. */
+START_TEST(test_recorder_sync_eio_latched)
+{
+	wr_sys.msync = msync_faulty;
+	check_latched_after_fault(&fault_msync);
+}
+END_TEST
+
+/* Writing a sealed block into its segment fails. */
+START_TEST(test_recorder_block_write_eio_latched)
+{
+	wr_sys.pwrite = pwrite_faulty;
+	check_latched_after_fault(&fault_pwrite);
 }
 END_TEST
 
@@ -988,6 +1086,8 @@ START_TEST(test_recorder_fdatasync_eio_at_segment_close_latched)
 {
 	walrec_recorder_config_t cfg = small_config();
 	walrec_recorder_t *rec = NULL;
+	/* Swapped before the threads start; the flag toggles the fault. */
+	wr_sys.fdatasync = fdatasync_faulty;
 	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR - 1);
 	/* Let the preparer fill its queue first: the rotation must not wait. */
@@ -999,7 +1099,6 @@ START_TEST(test_recorder_fdatasync_eio_at_segment_close_latched)
 			break;
 		usleep(2000);
 	}
-	wr_sys.fdatasync = fdatasync_faulty;
 	atomic_store(&fault_fdatasync, 1);
 	/* One rotation: the maintainer's close of segment 1 fails. */
 	walrec_event_t ev;
@@ -1064,6 +1163,7 @@ recorder_suite(void)
 	tcase_add_checked_fixture(core, setup_dir, teardown_dir);
 	tcase_set_timeout(core, 60);
 	tcase_add_test(core, test_recorder_config_limits);
+	tcase_add_test(core, test_recorder_worker_threads_named_and_pinned);
 	tcase_add_test(core, test_recorder_rotation_compression_retention);
 	tcase_add_test(core, test_recorder_reopen_continues_ids);
 	tcase_add_test(core, test_recorder_wait_durable_and_poll);
@@ -1078,7 +1178,8 @@ recorder_suite(void)
 	tcase_add_test(limits, test_recorder_torn_tail_cut);
 	tcase_add_test(limits, test_recorder_damage_in_middle_kept_aside);
 	tcase_add_test(limits, test_recorder_enospc_backpressure_then_resume);
-	tcase_add_test(limits, test_recorder_msync_eio_latched);
+	tcase_add_test(limits, test_recorder_sync_eio_latched);
+	tcase_add_test(limits, test_recorder_block_write_eio_latched);
 	tcase_add_test(limits, test_recorder_fdatasync_eio_at_segment_close_latched);
 	suite_add_tcase(s, limits);
 	TCase *conc = tcase_create("concurrency");

@@ -19,6 +19,9 @@
 static char *dir;
 static uint64_t rng = 42;
 static struct wr_segment_writer_metrics metrics;
+static struct wr_stage_metrics stage_metrics;
+/* 64 buffers (1 MiB); flushed by the tests themselves unless a test starts its thread. */
+static struct wr_stage stage;
 static int warnings;
 static int errors;
 
@@ -39,6 +42,8 @@ setup_dir(void)
 {
 	dir = wr_test_mkdtemp();
 	memset(&metrics, 0, sizeof metrics);
+	memset(&stage_metrics, 0, sizeof stage_metrics);
+	ck_assert_int_eq(wr_stage_init(&stage, 64, NULL, NULL, NULL, &stage_metrics), 0);
 	warnings = 0;
 	errors = 0;
 	walrec_log_set_handler(count_log, NULL, WALREC_LOG_DEBUG);
@@ -48,6 +53,7 @@ static void
 teardown_dir(void)
 {
 	wr_sys_reset();
+	wr_stage_fini(&stage);
 	wr_test_rmtree(dir);
 	free(dir);
 	dir = NULL;
@@ -64,6 +70,35 @@ make_event(uint64_t id)
 		memcpy(e.payload + i, &r, 8);
 	}
 	return e;
+}
+
+/* open_new, then start on the test stage. */
+static int
+open_new(struct wr_segment_writer *w, const char *prefix, uint32_t index, uint32_t blocks,
+	 struct wr_segment_writer_metrics *m)
+{
+	int rc = wr_segment_writer_open_new(w, dir, prefix, index, blocks, m);
+	if (rc == 0)
+		wr_segment_writer_start(w, &stage);
+	return rc;
+}
+
+/* open_existing, then start on the test stage. */
+static int
+open_existing(struct wr_segment_writer *w, const char *path, struct wr_segment_writer_metrics *m,
+	      struct wr_segment_recovery *rec)
+{
+	int rc = wr_segment_writer_open_existing(w, path, m, rec);
+	if (rc == 0)
+		wr_segment_writer_start(w, &stage);
+	return rc;
+}
+
+/* Write every sealed block into its file now. */
+static void
+flush(void)
+{
+	ck_assert_int_ge(wr_stage_flush(&stage), 0);
 }
 
 static void
@@ -106,8 +141,10 @@ walk_blocks(const uint8_t *buf, size_t len, uint64_t *events, uint64_t *last_id,
 		prev = chained;
 	}
 	/* Everything after the data is zero. */
-	for (size_t off = wr_block_offset(i); off < len; off++)
-		ck_assert_msg(buf[off] == 0, "non-zero byte at %zu after the data", off);
+	size_t off = wr_block_offset(i);
+	while (off < len && buf[off] == 0)
+		off++;
+	ck_assert_msg(off == len, "non-zero byte at %zu after the data", off);
 	*events = ev;
 	*last_id = last;
 	*last_chained = prev;
@@ -119,7 +156,7 @@ walk_blocks(const uint8_t *buf, size_t len, uint64_t *events, uint64_t *last_id,
 START_TEST(test_segment_writer_roundtrip)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 7, 16, &metrics), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 7, 16, &metrics), 0);
 	char path[4096];
 	seg_path(path, sizeof path, 7);
 	ck_assert_str_eq(w.path, path);
@@ -137,8 +174,14 @@ START_TEST(test_segment_writer_roundtrip)
 
 	append_range(&w, 1, 1000); /* 3 full blocks + 232 events */
 	ck_assert_uint_eq(w.blocks_sealed, 3);
-	ck_assert_uint_eq(wr_load_acquire(&w.sealed_end), wr_block_offset(3));
-	ck_assert_uint_eq(wr_load_acquire(&w.sealed_last_id), 768);
+	ck_assert_uint_eq(w.sealed_last_id, 768);
+	/* Sealed is not written: the file has nothing until the stage is flushed. */
+	ck_assert_uint_eq(wr_load_acquire(&w.written_end), wr_block_offset(0));
+	ck_assert_uint_eq(wr_segment_writer_written(&w, NULL), 0);
+	flush();
+	uint64_t end;
+	ck_assert_uint_eq(wr_segment_writer_written(&w, &end), 768);
+	ck_assert_uint_eq(end, wr_block_offset(3));
 	ck_assert_int_eq(wr_segment_writer_sync_sealed(&w), 0);
 	wr_segment_writer_finish(&w);
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
@@ -190,7 +233,7 @@ START_TEST(test_segment_writer_incremental_checksums_match_one_shot)
 {
 	static const uint16_t counts[] = { 256, 1, 255, 256, 17 };
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, "FS", 1, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, "FS", 1, 16, NULL), 0);
 	ck_assert_ptr_nonnull(strstr(w.path, "/FS.00000001.wal"));
 	struct wr_block *ref = calloc(1, sizeof *ref);
 	uint64_t id = 100, prev_chained = 0;
@@ -203,6 +246,7 @@ START_TEST(test_segment_writer_incremental_checksums_match_one_shot)
 		if (counts[k] < WR_EVENTS_PER_BLOCK)
 			ck_assert_int_eq(wr_segment_writer_seal(&w), 1);
 		prev_chained = wr_block_finalize(ref, (uint32_t)k, counts[k], prev_chained);
+		flush();
 		const struct wr_block *got = (const void *)(w.base + wr_block_offset((uint32_t)k));
 		ck_assert_int_eq(memcmp(got, ref, sizeof *ref), 0);
 		ck_assert_uint_eq(w.prev_chained, prev_chained);
@@ -215,26 +259,31 @@ END_TEST
 START_TEST(test_segment_writer_partial_seal_continues_in_next_block)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 0, 16, &metrics), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 0, 16, &metrics), 0);
 	ck_assert_int_eq(wr_segment_writer_seal(&w), 0); /* nothing to seal */
 	append_range(&w, 1, 10);
 	ck_assert_int_eq(wr_segment_writer_seal(&w), 1);
 	ck_assert_int_eq(wr_segment_writer_seal(&w), 0);
 	ck_assert_uint_eq(w.block_index, 1);
-	ck_assert_uint_eq(wr_load_acquire(&w.sealed_end), wr_block_offset(1));
-	ck_assert_uint_eq(wr_load_acquire(&w.sealed_last_id), 10);
+	flush();
+	uint64_t end;
+	ck_assert_uint_eq(wr_segment_writer_written(&w, &end), 10);
+	ck_assert_uint_eq(end, wr_block_offset(1));
 	ck_assert_int_eq(wr_segment_writer_sync_sealed(&w), 0);
-	ck_assert_uint_eq(w.synced_end, wr_block_offset(1));
+	ck_assert_uint_eq(wr_load_relaxed(&w.synced_end), wr_block_offset(1));
 	ck_assert_int_eq(wr_segment_writer_sync_sealed(&w), 0); /* nothing new */
 
 	append_range(&w, 11, 15);
+	flush();
 	const struct wr_block *b0 = (const void *)(w.base + wr_block_offset(0));
 	const struct wr_block *b1 = (const void *)(w.base + wr_block_offset(1));
 	ck_assert_uint_eq(b0->header.event_count, 10);
-	ck_assert_uint_eq(b0->events[10].event_id, 0); /* sealed block untouched */
-	ck_assert_uint_eq(b1->events[0].event_id, 11);
-	ck_assert_uint_eq(b1->events[4].event_id, 15);
-	ck_assert_uint_eq(b1->header.checksum, 0); /* not sealed yet */
+	ck_assert_uint_eq(b0->events[10].event_id, 0); /* the free slots of a partial block are zero */
+	/* Unsealed events stay in the stage buffer; the file's block 1 is still empty. */
+	ck_assert_uint_eq(w.block->events[0].event_id, 11);
+	ck_assert_uint_eq(w.block->events[4].event_id, 15);
+	ck_assert_uint_eq(b1->events[0].event_id, 0);
+	ck_assert_uint_eq(b1->header.checksum, 0);
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
 
 	char path[4096];
@@ -255,7 +304,7 @@ END_TEST
 START_TEST(test_segment_writer_order_rejected)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 0, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 0, 16, NULL), 0);
 	walrec_event_t e = make_event(0);
 	ck_assert_int_eq(wr_segment_writer_append(&w, &e), -WALREC_EORDER);
 	e = make_event(5);
@@ -266,8 +315,7 @@ START_TEST(test_segment_writer_order_rejected)
 	e = make_event(0);
 	ck_assert_int_eq(wr_segment_writer_append(&w, &e), -WALREC_EORDER);
 	ck_assert_uint_eq(w.block_events, 1);
-	const struct wr_block *b0 = (const void *)(w.base + wr_block_offset(0));
-	ck_assert_uint_eq(b0->events[1].event_id, 0); /* nothing written */
+	ck_assert_uint_eq(w.block->events[1].event_id, 0); /* nothing written */
 
 	/* A caller continuing ids from before sets last_event_id. */
 	w.last_event_id = 1000;
@@ -293,7 +341,7 @@ END_TEST
 START_TEST(test_segment_writer_full_segment_enospc)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 3, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 3, 16, NULL), 0);
 	/* 15 partial blocks of one event, then one full block. */
 	uint64_t id = 1;
 	for (int i = 0; i < 15; i++) {
@@ -305,13 +353,15 @@ START_TEST(test_segment_writer_full_segment_enospc)
 	append_range(&w, id, id + 255);
 	id += 256;
 	ck_assert(wr_segment_writer_full(&w));
-	ck_assert_uint_eq(wr_load_acquire(&w.sealed_end), wr_segment_size(16));
+	flush();
+	ck_assert_uint_eq(wr_load_acquire(&w.written_end), wr_segment_size(16));
 
 	uint8_t *before = malloc(w.size);
 	memcpy(before, w.base, w.size);
 	walrec_event_t e = make_event(id);
 	ck_assert_int_eq(wr_segment_writer_append(&w, &e), -ENOSPC);
 	ck_assert_int_eq(wr_segment_writer_append(&w, &e), -ENOSPC);
+	flush();
 	ck_assert_int_eq(memcmp(before, w.base, w.size), 0);
 	ck_assert_int_eq(wr_segment_writer_seal(&w), 0);
 	free(before);
@@ -336,10 +386,10 @@ END_TEST
 START_TEST(test_segment_writer_bad_num_blocks)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 0, 15, NULL), -EINVAL);
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 0, 524289, NULL), -EINVAL);
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 0, 0, NULL), -EINVAL);
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, "a/b", 0, 16, NULL), -EINVAL);
+	ck_assert_int_eq(open_new(&w, NULL, 0, 15, NULL), -EINVAL);
+	ck_assert_int_eq(open_new(&w, NULL, 0, 524289, NULL), -EINVAL);
+	ck_assert_int_eq(open_new(&w, NULL, 0, 0, NULL), -EINVAL);
+	ck_assert_int_eq(open_new(&w, "a/b", 0, 16, NULL), -EINVAL);
 	char path[4096];
 	seg_path(path, sizeof path, 0);
 	ck_assert_int_eq(wr_test_file_size(path), -1);
@@ -350,9 +400,9 @@ END_TEST
 START_TEST(test_segment_writer_refuses_existing_file)
 {
 	struct wr_segment_writer w, w2;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 9, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 9, 16, NULL), 0);
 	append_range(&w, 1, 300);
-	ck_assert_int_eq(wr_segment_writer_open_new(&w2, dir, NULL, 9, 16, NULL), -EEXIST);
+	ck_assert_int_eq(open_new(&w2, NULL, 9, 16, NULL), -EEXIST);
 	ck_assert_int_eq(wr_segment_writer_close(&w2, false), 0);
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
 	/* The refused open left the first file whole. */
@@ -374,18 +424,18 @@ START_TEST(test_segment_writer_refuses_symlink)
 	snprintf(target, sizeof target, "%s/victim", dir);
 	ck_assert_int_eq(symlink(target, path), 0); /* dangling */
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 4, 16, NULL), -EEXIST);
+	ck_assert_int_eq(open_new(&w, NULL, 4, 16, NULL), -EEXIST);
 	ck_assert_int_eq(wr_test_file_size(target), -1);
 
 	ck_assert_int_eq(wr_test_write_file(target, "keep", 4), 0); /* existing target */
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 4, 16, NULL), -EEXIST);
+	ck_assert_int_eq(open_new(&w, NULL, 4, 16, NULL), -EEXIST);
 	ck_assert_int_eq(wr_test_file_size(target), 4);
 	struct stat st;
 	ck_assert_int_eq(lstat(path, &st), 0);
 	ck_assert(S_ISLNK(st.st_mode)); /* not removed either */
 
 	/* open_existing does not follow it. */
-	ck_assert_int_lt(wr_segment_writer_open_existing(&w, path, NULL, NULL), 0);
+	ck_assert_int_lt(open_existing(&w, path, NULL, NULL), 0);
 }
 END_TEST
 
@@ -410,7 +460,7 @@ START_TEST(test_segment_writer_fault_injection)
 	seg_path(path, sizeof path, 5);
 
 	wr_sys.fallocate = fallocate_enospc;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 5, 16, &metrics), -ENOSPC);
+	ck_assert_int_eq(open_new(&w, NULL, 5, 16, &metrics), -ENOSPC);
 	ck_assert_int_eq(wr_test_file_size(path), -1); /* nothing left behind */
 	wr_sys_reset();
 #ifdef WR_TELEMETRY
@@ -418,14 +468,16 @@ START_TEST(test_segment_writer_fault_injection)
 	ck_assert_uint_eq(metrics.open_new.successes, 0);
 #endif
 
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 5, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 5, 16, NULL), 0);
 	append_range(&w, 1, 300);
+	flush();
 	wr_sys.msync = msync_eio;
 	ck_assert_int_eq(wr_segment_writer_sync_sealed(&w), -EIO);
-	ck_assert_uint_eq(w.synced_end, 0); /* a failed sync does not count as done */
+	/* a failed sync does not count as done */
+	ck_assert_uint_eq(wr_load_relaxed(&w.synced_end), 0);
 	wr_sys_reset();
 	ck_assert_int_eq(wr_segment_writer_sync_sealed(&w), 0);
-	ck_assert_uint_eq(w.synced_end, wr_block_offset(1));
+	ck_assert_uint_eq(wr_load_relaxed(&w.synced_end), wr_block_offset(1));
 
 	wr_sys.fdatasync = wr_test_fdatasync_eio;
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), -EIO);
@@ -439,14 +491,14 @@ END_TEST
 START_TEST(test_segment_writer_reopen_after_clean_close)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 2, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 2, 16, NULL), 0);
 	append_range(&w, 1, 600); /* 2 full + partial of 88 */
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
 
 	char path[4096];
 	seg_path(path, sizeof path, 2);
 	struct wr_segment_recovery rec;
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec), 0);
+	ck_assert_int_eq(open_existing(&w, path, &metrics, &rec), 0);
 	ck_assert_uint_eq(rec.blocks_valid, 3);
 	ck_assert_uint_eq(rec.last_event_id, 600);
 	ck_assert_uint_eq(rec.append_offset, wr_block_offset(3));
@@ -486,28 +538,44 @@ START_TEST(test_segment_writer_reopen_after_clean_close)
 }
 END_TEST
 
-/* A copy of the file taken while the writer is live is what a crash leaves. */
+/*
+ * A copy of the file taken while the writer is live is what a crash
+ * leaves: the blocks the flusher wrote. With unsealed_too, the events of
+ * the unsealed block are put into the copy as well, as a writer that
+ * appends through a mapping of the file (the FlashStrike recorder) leaves
+ * them.
+ */
 static void
-snapshot(const struct wr_segment_writer *w, const char *to)
+snapshot(const struct wr_segment_writer *w, const char *to, bool unsealed_too)
 {
+	flush();
 	ck_assert_int_eq(wr_test_write_file(to, w->base, w->size), 0);
+	if (!unsealed_too)
+		return;
+	FILE *f = fopen(to, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, (long)wr_block_offset(w->block_index) + 64, SEEK_SET), 0);
+	ck_assert_uint_eq(fwrite(w->block->events, 64, w->block_events, f), w->block_events);
+	ck_assert_int_eq(fclose(f), 0);
 }
 
 START_TEST(test_segment_writer_reopen_after_crash)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 1, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 1, 16, NULL), 0);
 	append_range(&w, 1, 512 + 10); /* 2 sealed blocks + 10 unsealed events */
-	char crash1[4096], crash2[4096];
+	char crash0[4096], crash1[4096], crash2[4096];
+	snprintf(crash0, sizeof crash0, "%s/00000010.wal", dir);
 	snprintf(crash1, sizeof crash1, "%s/00000011.wal", dir);
 	snprintf(crash2, sizeof crash2, "%s/00000012.wal", dir);
-	snapshot(&w, crash1);
+	snapshot(&w, crash0, false);
+	snapshot(&w, crash1, true);
 	ck_assert_int_eq(wr_segment_writer_seal(&w), 1);
-	snapshot(&w, crash2); /* 3 sealed, nothing pending */
+	snapshot(&w, crash2, false); /* 3 sealed, nothing pending */
 	ck_assert_int_eq(wr_segment_writer_close(&w, false), 0);
 
 	struct wr_segment_recovery rec;
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, crash1, &metrics, &rec), 0);
+	ck_assert_int_eq(open_existing(&w, crash1, &metrics, &rec), 0);
 	ck_assert_uint_eq(rec.blocks_valid, 2);
 	ck_assert_uint_eq(rec.last_event_id, 512);
 	ck_assert(rec.tail_cut); /* unsealed events are dropped, and said so */
@@ -526,11 +594,18 @@ START_TEST(test_segment_writer_reopen_after_crash)
 	ck_assert_uint_eq(last, 520);
 	free(buf);
 
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, crash2, NULL, &rec), 0);
+	ck_assert_int_eq(open_existing(&w, crash2, NULL, &rec), 0);
 	ck_assert_uint_eq(rec.blocks_valid, 3);
 	ck_assert_uint_eq(rec.last_event_id, 522);
 	ck_assert(!rec.tail_cut);
 	ck_assert_uint_eq(w.segment_index, 1); /* from the header, not the name */
+	ck_assert_int_eq(wr_segment_writer_close(&w, false), 0);
+
+	/* What this writer leaves: the sealed blocks, nothing to cut. */
+	ck_assert_int_eq(open_existing(&w, crash0, NULL, &rec), 0);
+	ck_assert_uint_eq(rec.blocks_valid, 2);
+	ck_assert_uint_eq(rec.last_event_id, 512);
+	ck_assert(!rec.tail_cut);
 	ck_assert_int_eq(wr_segment_writer_close(&w, false), 0);
 #ifdef WR_TELEMETRY
 	ck_assert_uint_eq(metrics.torn_tails_cut.value, 1);
@@ -541,7 +616,7 @@ END_TEST
 START_TEST(test_segment_writer_torn_tail_cut)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 6, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 6, 16, NULL), 0);
 	append_range(&w, 1, 700); /* blocks 0, 1 full; block 2 has 188 */
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
 
@@ -555,7 +630,7 @@ START_TEST(test_segment_writer_torn_tail_cut)
 	free(buf);
 
 	struct wr_segment_recovery rec;
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec), 0);
+	ck_assert_int_eq(open_existing(&w, path, &metrics, &rec), 0);
 	ck_assert(rec.tail_cut);
 	ck_assert_uint_eq(rec.cut_block, 2);
 	ck_assert_int_eq(rec.cut_reason, WR_FAULT_BLOCK_CHECKSUM);
@@ -588,7 +663,7 @@ static uint8_t *
 six_blocks_damaged(const char *path, uint32_t index, uint32_t bad, size_t *len)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, index, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, index, 16, NULL), 0);
 	append_range(&w, 1, 6 * 256);
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
 	uint8_t *buf = wr_test_read_file(path, len);
@@ -625,7 +700,7 @@ START_TEST(test_segment_writer_damage_in_middle_quarantined)
 
 	struct wr_segment_writer w;
 	struct wr_segment_recovery rec;
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec), 0);
+	ck_assert_int_eq(open_existing(&w, path, &metrics, &rec), 0);
 	ck_assert(rec.tail_cut);
 	ck_assert_uint_eq(rec.cut_block, 2);
 	ck_assert_int_eq(rec.cut_reason, WR_FAULT_BLOCK_CHECKSUM);
@@ -677,7 +752,7 @@ START_TEST(test_segment_writer_torn_last_block_not_quarantined)
 
 	struct wr_segment_writer w;
 	struct wr_segment_recovery rec;
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec), 0);
+	ck_assert_int_eq(open_existing(&w, path, &metrics, &rec), 0);
 	ck_assert(rec.tail_cut);
 	ck_assert_uint_eq(rec.cut_block, 5);
 	ck_assert_uint_eq(rec.blocks_after_cut, 0);
@@ -748,7 +823,7 @@ START_TEST(test_segment_writer_quarantine_copy_failure_cuts_nothing)
 			wr_sys.fsync = fsync_eio; /* the directory sync */
 		struct wr_segment_writer w;
 		struct wr_segment_recovery rec;
-		ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec),
+		ck_assert_int_eq(open_existing(&w, path, &metrics, &rec),
 				 expect[k]);
 		ck_assert_ptr_null(w.base);
 		ck_assert_int_eq(w.fd, -1);
@@ -773,7 +848,7 @@ START_TEST(test_segment_writer_quarantine_copy_failure_cuts_nothing)
 	/* Once the copy can be made, recovery proceeds. */
 	struct wr_segment_writer w;
 	struct wr_segment_recovery rec;
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, NULL, &rec), 0);
+	ck_assert_int_eq(open_existing(&w, path, NULL, &rec), 0);
 	ck_assert(rec.quarantined);
 	ck_assert_int_eq(count_quarantined(NULL, 0), 1);
 	ck_assert_int_eq(wr_segment_writer_close(&w, false), 0);
@@ -784,7 +859,7 @@ END_TEST
 START_TEST(test_segment_writer_header_counts_disagree)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 8, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 8, 16, NULL), 0);
 	append_range(&w, 1, 300);
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
 	char path[4096];
@@ -801,7 +876,7 @@ START_TEST(test_segment_writer_header_counts_disagree)
 	free(buf);
 
 	struct wr_segment_recovery rec;
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec), 0);
+	ck_assert_int_eq(open_existing(&w, path, &metrics, &rec), 0);
 	ck_assert_uint_eq(rec.blocks_valid, 2);
 	ck_assert_uint_eq(rec.last_event_id, 300);
 	ck_assert(!rec.tail_cut);
@@ -829,7 +904,7 @@ START_TEST(test_segment_writer_garbage_files_rejected)
 
 	/* All zeros, right size. */
 	ck_assert_int_eq(wr_test_write_file(path, buf, size), 0);
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, &metrics, &rec),
+	ck_assert_int_eq(open_existing(&w, path, &metrics, &rec),
 			 -WALREC_EFORMAT);
 	ck_assert_ptr_null(w.base);
 
@@ -837,7 +912,7 @@ START_TEST(test_segment_writer_garbage_files_rejected)
 	for (size_t i = 0; i < size; i++)
 		buf[i] = (uint8_t)wr_test_rand(&rng);
 	ck_assert_int_eq(wr_test_write_file(path, buf, size), 0);
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, NULL, NULL),
+	ck_assert_int_eq(open_existing(&w, path, NULL, NULL),
 			 -WALREC_EFORMAT);
 
 	/* A valid header followed by random blocks: opens, everything cut. */
@@ -845,7 +920,7 @@ START_TEST(test_segment_writer_garbage_files_rejected)
 	wr_segment_header_init(&h, 3, 1);
 	memcpy(buf, &h, sizeof h);
 	ck_assert_int_eq(wr_test_write_file(path, buf, size), 0);
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, NULL, &rec), 0);
+	ck_assert_int_eq(open_existing(&w, path, NULL, &rec), 0);
 	ck_assert_uint_eq(rec.blocks_valid, 0);
 	ck_assert(rec.tail_cut);
 	ck_assert_uint_eq(rec.cut_block, 0);
@@ -855,22 +930,22 @@ START_TEST(test_segment_writer_garbage_files_rejected)
 
 	/* Wrong sizes: one byte more, a valid count of too few blocks, tiny, empty. */
 	ck_assert_int_eq(wr_test_write_file(path, buf, size + 1), 0);
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, NULL, NULL),
+	ck_assert_int_eq(open_existing(&w, path, NULL, NULL),
 			 -WALREC_EFORMAT);
 	ck_assert_int_eq(wr_test_write_file(path, buf, (size_t)wr_segment_size(15)), 0);
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, NULL, NULL),
+	ck_assert_int_eq(open_existing(&w, path, NULL, NULL),
 			 -WALREC_EFORMAT);
 	ck_assert_int_eq(wr_test_write_file(path, buf, 64), 0);
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, NULL, NULL),
+	ck_assert_int_eq(open_existing(&w, path, NULL, NULL),
 			 -WALREC_EFORMAT);
 	ck_assert_int_eq(wr_test_write_file(path, buf, 0), 0);
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, NULL, NULL),
+	ck_assert_int_eq(open_existing(&w, path, NULL, NULL),
 			 -WALREC_EFORMAT);
 
 	/* Not a file at all. */
-	ck_assert_int_lt(wr_segment_writer_open_existing(&w, dir, NULL, NULL), 0);
+	ck_assert_int_lt(open_existing(&w, dir, NULL, NULL), 0);
 	snprintf(path, sizeof path, "%s/missing.wal", dir);
-	ck_assert_int_eq(wr_segment_writer_open_existing(&w, path, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(open_existing(&w, path, NULL, NULL), -ENOENT);
 	free(buf);
 #ifdef WR_TELEMETRY
 	ck_assert_uint_eq(metrics.open_existing.samples, 1);
@@ -884,7 +959,7 @@ END_TEST
 START_TEST(test_segment_writer_recovery_survives_random_flips)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 1, 16, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 1, 16, NULL), 0);
 	append_range(&w, 1, 1000);
 	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
 	char path[4096], copy[4096];
@@ -899,7 +974,7 @@ START_TEST(test_segment_writer_recovery_survives_random_flips)
 		buf[off] ^= (uint8_t)(1u << (wr_test_rand(&rng) % 8));
 		ck_assert_int_eq(wr_test_write_file(copy, buf, len), 0);
 		struct wr_segment_recovery rec;
-		ck_assert_int_eq(wr_segment_writer_open_existing(&w, copy, NULL, &rec), 0);
+		ck_assert_int_eq(open_existing(&w, copy, NULL, &rec), 0);
 		uint32_t hit = (uint32_t)((off - 64) / WR_BLOCK_SIZE);
 		ck_assert(rec.tail_cut);
 		ck_assert_uint_eq(rec.cut_block, hit);
@@ -924,25 +999,32 @@ sync_loop(void *arg)
 {
 	struct syncer *s = arg;
 	while (!atomic_load(&s->stop)) {
-		if (wr_segment_writer_sync_sealed(s->w) != 0)
+		if (wr_stage_flush(&stage) < 0 || wr_segment_writer_sync_sealed(s->w) != 0)
 			s->errors++;
 		s->calls++;
 	}
 	return NULL;
 }
 
-/* sync_sealed on another thread while the owner appends and seals. */
+/* Flushes and syncs on another thread while the owner appends and seals. */
 START_TEST(test_segment_writer_sync_concurrent_with_append)
 {
 	struct wr_segment_writer w;
-	ck_assert_int_eq(wr_segment_writer_open_new(&w, dir, NULL, 1, 64, NULL), 0);
+	ck_assert_int_eq(open_new(&w, NULL, 1, 64, NULL), 0);
 	struct syncer s = { .w = &w };
 	pthread_t t;
 	ck_assert_int_eq(pthread_create(&t, NULL, sync_loop, &s), 0);
 	uint64_t id = 1;
 	for (int b = 0; b < 63; b++) {
 		uint64_t n = 1 + wr_test_rand(&rng) % 256;
-		append_range(&w, id, id + n - 1);
+		for (uint64_t k = id; k < id + n; k++) {
+			walrec_event_t e = make_event(k);
+			int rc;
+			/* 64 buffers for 63 blocks: the stage may be full for a moment. */
+			while ((rc = wr_segment_writer_append(&w, &e)) == -EAGAIN)
+				ck_assert_int_eq(wr_stage_wait_space(&stage), 0);
+			ck_assert_int_eq(rc, 0);
+		}
 		id += n;
 		wr_segment_writer_seal(&w);
 	}
@@ -950,9 +1032,10 @@ START_TEST(test_segment_writer_sync_concurrent_with_append)
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_int_eq(s.errors, 0);
 	ck_assert_int_gt(s.calls, 0);
-	ck_assert_uint_le(w.synced_end, wr_load_acquire(&w.sealed_end));
+	ck_assert_uint_le(wr_load_relaxed(&w.synced_end), wr_load_acquire(&w.written_end));
+	flush();
 	ck_assert_int_eq(wr_segment_writer_sync_sealed(&w), 0);
-	ck_assert_uint_eq(w.synced_end, wr_block_offset(63));
+	ck_assert_uint_eq(wr_load_relaxed(&w.synced_end), wr_block_offset(63));
 	ck_assert_int_eq(wr_segment_writer_close(&w, false), 0);
 
 	char path[4096];
@@ -962,6 +1045,225 @@ START_TEST(test_segment_writer_sync_concurrent_with_append)
 	uint64_t events, last, chained;
 	ck_assert_uint_eq(walk_blocks(buf, len, &events, &last, &chained), 63);
 	ck_assert_uint_eq(events, id - 1);
+	free(buf);
+}
+END_TEST
+
+
+/* ---- stage ------------------------------------------------------------------ */
+
+/* Append ids first..last, waiting for stage space when needed (a flusher or a flush here). */
+static void
+append_waiting(struct wr_segment_writer *w, uint64_t first, uint64_t last)
+{
+	for (uint64_t id = first; id <= last; id++) {
+		walrec_event_t e = make_event(id);
+		int rc;
+		while ((rc = wr_segment_writer_append(w, &e)) == -EAGAIN)
+			ck_assert_int_eq(wr_stage_wait_space(&stage), 0);
+		ck_assert_int_eq(rc, 0);
+	}
+}
+
+/* Check a closed segment file holds exactly the events first..last. */
+static void
+check_file_events(const char *path, uint64_t first, uint64_t last, uint32_t blocks)
+{
+	size_t len;
+	uint8_t *buf = wr_test_read_file(path, &len);
+	ck_assert_ptr_nonnull(buf);
+	uint64_t events, last_id, chained;
+	ck_assert_uint_eq(walk_blocks(buf, len, &events, &last_id, &chained), blocks);
+	ck_assert_uint_eq(events, last - first + 1);
+	ck_assert_uint_eq(last_id, last);
+	struct wr_segment_header h;
+	ck_assert_int_eq(wr_segment_header_check(buf, len, &h), WR_FAULT_NONE);
+	ck_assert_uint_eq(h.block_count, blocks);
+	ck_assert_uint_eq(h.first_event_id, first);
+	ck_assert_uint_eq(h.last_event_id, last);
+	free(buf);
+}
+
+/* A full stage refuses the next block (-EAGAIN) until a flush frees a buffer. */
+START_TEST(test_segment_writer_stage_full_is_backpressure)
+{
+	struct wr_segment_writer w;
+	ck_assert_int_eq(open_new(&w, NULL, 1, 128, NULL), 0);
+	append_range(&w, 1, 64 * 256); /* fills the 64 buffers */
+	walrec_event_t e = make_event(64 * 256 + 1);
+	ck_assert_int_eq(wr_segment_writer_append(&w, &e), -EAGAIN);
+	ck_assert_int_eq(wr_segment_writer_append(&w, &e), -EAGAIN);
+	ck_assert_uint_eq(wr_load_acquire(&w.written_end), wr_block_offset(0)); /* nothing yet */
+	ck_assert_int_eq(wr_stage_flush(&stage), 64);
+	ck_assert_uint_eq(wr_segment_writer_written(&w, NULL), 64 * 256);
+	ck_assert_int_eq(wr_segment_writer_append(&w, &e), 0);
+	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
+	char path[4096];
+	seg_path(path, sizeof path, 1);
+	check_file_events(path, 1, 64 * 256 + 1, 65);
+#ifdef WR_TELEMETRY
+	/* Consecutive blocks go out in runs, not one write each. */
+	ck_assert_uint_eq(stage_metrics.blocks_written.value, 65);
+	ck_assert_uint_lt(stage_metrics.write.samples, 65);
+#endif
+}
+END_TEST
+
+/* Around the ring many times, partial blocks and flushes at random points. */
+START_TEST(test_segment_writer_stage_wraps)
+{
+	struct wr_segment_writer w;
+	ck_assert_int_eq(open_new(&w, NULL, 2, 256, NULL), 0);
+	uint64_t id = 1;
+	for (int b = 0; b < 240; b++) { /* the 64 buffers, almost four times over */
+		uint64_t n = 1 + wr_test_rand(&rng) % 256;
+		append_waiting(&w, id, id + n - 1);
+		id += n;
+		if (n < 256 && wr_test_rand(&rng) % 2)
+			ck_assert_int_eq(wr_segment_writer_seal(&w), 1);
+		if (wr_test_rand(&rng) % 7 == 0)
+			flush();
+	}
+	uint32_t blocks = w.blocks_sealed + (w.block_events ? 1 : 0);
+	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
+	char path[4096];
+	seg_path(path, sizeof path, 2);
+	check_file_events(path, 1, id - 1, blocks);
+	/* Every id, in order, whatever the block boundaries. */
+	size_t len;
+	uint8_t *buf = wr_test_read_file(path, &len);
+	uint64_t next = 1;
+	for (uint32_t i = 0; i < blocks; i++) {
+		const struct wr_block *blk = (const void *)(buf + wr_block_offset(i));
+		for (unsigned k = 0; k < blk->header.event_count; k++, next++)
+			ck_assert_uint_eq(blk->events[k].event_id, next);
+	}
+	ck_assert_uint_eq(next, id);
+	free(buf);
+}
+END_TEST
+
+/* The flusher thread writes everything, across two writers sharing the stage. */
+START_TEST(test_segment_writer_stage_flusher_thread)
+{
+	ck_assert_int_eq(wr_stage_start(&stage, 0), 0);
+	struct wr_segment_writer a, b;
+	ck_assert_int_eq(open_new(&a, NULL, 1, 100, NULL), 0);
+	append_waiting(&a, 1, 100 * 256); /* a full segment, more blocks than buffers */
+	ck_assert(wr_segment_writer_full(&a));
+	wr_segment_writer_finish(&a);
+	ck_assert_int_eq(open_new(&b, NULL, 2, 100, NULL), 0);
+	b.last_event_id = 100 * 256;
+	append_waiting(&b, 100 * 256 + 1, 100 * 256 + 5000);
+	/* Closing a waits for its blocks only; b keeps going meanwhile. */
+	ck_assert_int_eq(wr_segment_writer_close(&a, true), 0);
+	append_waiting(&b, 100 * 256 + 5001, 100 * 256 + 6000);
+	ck_assert_int_eq(wr_segment_writer_close(&b, true), 0);
+	wr_stage_stop(&stage);
+
+	char path[4096];
+	seg_path(path, sizeof path, 1);
+	check_file_events(path, 1, 100 * 256, 100);
+	seg_path(path, sizeof path, 2);
+	check_file_events(path, 100 * 256 + 1, 100 * 256 + 6000, (6000 + 255) / 256);
+}
+END_TEST
+
+/* Condition until nothing is left to do now (the rate limit paces it: 1 chunk a ms). */
+static int64_t
+condition_all(void)
+{
+	int64_t total = 0;
+	for (int idle = 0; idle < 5;) {
+		int64_t n = wr_stage_condition(&stage);
+		ck_assert_int_ge(n, 0);
+		total += n;
+		if (n == 0) {
+			idle++;
+			usleep(1500);
+		} else {
+			idle = 0;
+		}
+	}
+	return total;
+}
+
+/* Zeros go in ahead of the written blocks, never over one, and stop at the lead. */
+START_TEST(test_segment_writer_stage_conditions_ahead)
+{
+	struct wr_segment_writer w;
+	ck_assert_int_eq(open_new(&w, NULL, 4, 512, NULL), 0); /* 8 MiB */
+	int64_t first = condition_all();
+	ck_assert_int_eq(first, 4 << 20); /* the lead, from the start */
+	ck_assert_uint_eq(w.cond_end, 4096 + (4u << 20));
+	uint64_t id = 1;
+	for (int round = 0; round < 20; round++) {
+		uint64_t n = 1 + wr_test_rand(&rng) % 5000;
+		append_waiting(&w, id, id + n - 1);
+		id += n;
+		if (wr_test_rand(&rng) % 2)
+			wr_segment_writer_seal(&w);
+		flush();
+		condition_all();
+		uint64_t end;
+		wr_segment_writer_written(&w, &end);
+		uint64_t want = ((end + 4095) & ~4095ull) + (4u << 20);
+		ck_assert_uint_ge(w.cond_end, want < w.size ? want : w.size);
+	}
+	/* A closed writer is forgotten: nothing is written into it any more. */
+	uint32_t blocks = w.blocks_sealed + (w.block_events ? 1 : 0);
+	ck_assert_int_eq(wr_segment_writer_close(&w, true), 0);
+	ck_assert_int_eq(wr_stage_condition(&stage), 0);
+	char path[4096];
+	seg_path(path, sizeof path, 4);
+	check_file_events(path, 1, id - 1, blocks);
+#ifdef WR_TELEMETRY
+	ck_assert_uint_ge(stage_metrics.cond_bytes.value, 4u << 20);
+#endif
+}
+END_TEST
+
+static int failed_calls, failed_err;
+
+static void
+record_failure(void *arg, int err)
+{
+	(void)arg;
+	failed_calls++;
+	failed_err = err;
+}
+
+/* A failed write latches: nothing after it is ever written, every later flush says so. */
+START_TEST(test_segment_writer_stage_write_error_latched)
+{
+	wr_stage_fini(&stage);
+	failed_calls = 0;
+	ck_assert_int_eq(wr_stage_init(&stage, 64, NULL, record_failure, NULL, NULL), 0);
+	struct wr_segment_writer w;
+	ck_assert_int_eq(open_new(&w, NULL, 3, 16, NULL), 0);
+	append_range(&w, 1, 2 * 256);
+	flush();
+	append_range(&w, 2 * 256 + 1, 4 * 256);
+	wr_sys.pwrite = wr_test_pwrite_enospc;
+	ck_assert_int_eq(wr_stage_flush(&stage), -ENOSPC);
+	wr_sys_reset();
+	ck_assert_int_eq(failed_calls, 1);
+	ck_assert_int_eq(failed_err, -ENOSPC);
+	ck_assert_int_eq(wr_stage_flush(&stage), -ENOSPC); /* no retry that pretends */
+	ck_assert_int_eq(failed_calls, 1);
+	ck_assert_uint_eq(wr_segment_writer_written(&w, NULL), 2 * 256);
+	/* An owner waiting for space gets the error instead of waiting forever. */
+	ck_assert_int_eq(wr_stage_wait_space(&stage), -ENOSPC);
+	ck_assert_int_eq(wr_segment_writer_close(&w, true), -ENOSPC);
+	ck_assert_int_eq(w.fd, -1); /* released anyway */
+
+	char path[4096];
+	seg_path(path, sizeof path, 3);
+	size_t len;
+	uint8_t *buf = wr_test_read_file(path, &len);
+	uint64_t events, last, chained;
+	ck_assert_uint_eq(walk_blocks(buf, len, &events, &last, &chained), 2);
+	ck_assert_uint_eq(last, 2 * 256);
 	free(buf);
 }
 END_TEST
@@ -1000,6 +1302,15 @@ segment_writer_suite(void)
 	tcase_add_checked_fixture(conc, setup_dir, teardown_dir);
 	tcase_add_test(conc, test_segment_writer_sync_concurrent_with_append);
 	suite_add_tcase(s, conc);
+
+	TCase *st = tcase_create("stage");
+	tcase_add_checked_fixture(st, setup_dir, teardown_dir);
+	tcase_add_test(st, test_segment_writer_stage_full_is_backpressure);
+	tcase_add_test(st, test_segment_writer_stage_wraps);
+	tcase_add_test(st, test_segment_writer_stage_flusher_thread);
+	tcase_add_test(st, test_segment_writer_stage_write_error_latched);
+	tcase_add_test(st, test_segment_writer_stage_conditions_ahead);
+	suite_add_tcase(s, st);
 	return s;
 }
 

@@ -67,6 +67,14 @@ expect 2 "record without --channel" -- "$walrec" record "$tmp/x"
 expect 2 "record bad flag" -- "$walrec" record "$tmp/x" --channel c --bogus
 expect 2 "record bad number" -- "$walrec" record "$tmp/x" --channel c --blocks zz
 expect 2 "record bad channel name" -- "$walrec" record "$tmp/x" --channel ../x
+expect 2 "record --cpu out of range" -- "$walrec" record "$tmp/x" --channel c --cpu 64
+grep -q -- "--cpu needs a CPU number" "$tmp/err" || fail "--cpu 64: no clear message"
+expect 2 "record --worker-cpus backwards" -- "$walrec" record "$tmp/x" --channel c --worker-cpus 1-0
+expect 2 "record --worker-cpus garbage" -- "$walrec" record "$tmp/x" --channel c --worker-cpus 0,x
+grep -q "CPU list" "$tmp/err" || fail "--worker-cpus: no clear message"
+expect 2 "record --stage-blocks not a power of two" -- \
+	"$walrec" record "$tmp/x" --channel "$chan.s" --stage-blocks 1000 --pidfile "$tmp/s.pid"
+grep -q "stage_blocks" "$tmp/err" || fail "--stage-blocks 1000: no clear message"
 expect 0 "produce --help" -- "$walrec" produce --help
 expect 2 "produce without --events" -- "$walrec" produce "$chan"
 expect 2 "produce bad flag" -- "$walrec" produce "$chan" --events 1 --nope
@@ -75,8 +83,8 @@ grep -q "cannot attach" "$tmp/err" || fail "missing channel: no clear message"
 
 # ---- two producers, 100000 events each ----
 wal=$tmp/wal
-"$walrec" record "$wal" --channel "$chan" --blocks 64 --max-hot 2 \
-	--pidfile "$tmp/rec.pid" >"$tmp/rec.out" 2>"$tmp/rec.err" &
+"$walrec" record "$wal" --channel "$chan" --blocks 64 --max-hot 2 --cpu 0 \
+	--stage-blocks 16 --pidfile "$tmp/rec.pid" >"$tmp/rec.out" 2>"$tmp/rec.err" &
 rpid=$!
 wait_for grep -qs running "$tmp/rec.err" || fail "recorder did not start"
 

@@ -78,3 +78,5 @@ tests_check_reader_SOURCES = tests/check_reader.c
 tests_check_reader_CFLAGS = $(WR_TEST_CFLAGS)
 tests_check_reader_LDADD = $(WR_TEST_LDADD)
 endif
+TESTS += tests/cli_bench.sh
+EXTRA_DIST += tests/cli_bench.sh

@@ -30,6 +30,9 @@ bool wr_tool_parse_u64(const char *s, uint64_t *out);
 /* Parse a duration like "10ms", "1s", "250us", "5" (seconds). */
 bool wr_tool_parse_duration_ns(const char *s, uint64_t *out);
 
+/* Parse a CPU list like "0", "1,3" or "0-2,5" (CPUs 0..63) into a bit mask. */
+bool wr_tool_parse_cpu_list(const char *s, uint64_t *mask);
+
 /* Abort the program on allocation failure (tools only, never the library). */
 void *wr_xmalloc(size_t n);
 

@@ -13,6 +13,7 @@ static const struct wr_bench_scenario scenarios[] = {
 	{ "append", "SegmentWriter append: throughput and per-append latency", wr_bench_append },
 	{ "recorder", "embedded recorder append with rotations: throughput and latency", wr_bench_recorder },
 	{ "durable", "durable acknowledgement for K = 1, 16, 256 vs fdatasync", wr_bench_durable },
+	{ "ipc", "producer processes through the channel to the log", wr_bench_ipc },
 	{ "replay", "reader: hot and cold replay, seek, segment crossings", wr_bench_replay },
 };
 

@@ -148,7 +148,7 @@ demo_run(struct demo *d, char *tmp)
 		return WR_EXIT_FAIL;
 	}
 	if (demo_wait_ready(d) != 1) {
-		d->stop = 1;
+		__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED);
 		pthread_join(thread, NULL);
 		wr_tool_error("demo", "the recorder did not start: %s", walrec_strerror(d->rc));
 		return WR_EXIT_FAIL;
@@ -202,7 +202,7 @@ demo_run(struct demo *d, char *tmp)
 	if (tty)
 		putchar('\n');
 
-	d->stop = 1;
+	__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED); /* read by the drain thread */
 	pthread_join(thread, NULL);
 	if (failed || d->rc != 0) {
 		wr_tool_error("demo", "%d producer(s) failed; recorder: %s (outputs in %s)", failed,

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <libutil.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ record_usage(FILE *out)
 	fprintf(out,
 		"usage: walrec record DIR --channel NAME [--blocks B] [--max-hot N] [--max-cold N]\n"
 		"                     [--sync-interval-us U] [--no-compress] [--group] [--pidfile PATH]\n"
+		"                     [--cpu N] [--worker-cpus LIST] [--stage-blocks N] [--busy-poll]\n"
 		"\n"
 		"Create (or reopen and resume) the shared-memory channel /walrec.NAME and append\n"
 		"every event producers put into it to the WAL in DIR, until SIGINT or SIGTERM;\n"
@@ -44,6 +46,13 @@ record_usage(FILE *out)
 		"  --no-compress           delete old segments instead of compressing them\n"
 		"  --group                 channel mode 0660 instead of 0600\n"
 		"  --pidfile PATH          lock file, default DIR/walrec.pid: one recorder per DIR\n"
+		"  --cpu N                 pin the thread that drains the channel to CPU N\n"
+		"  --worker-cpus LIST      CPUs for the background threads, e.g. 0 or 0,2-3\n"
+		"                          (with --cpu, default: every other CPU)\n"
+		"  --stage-blocks N        sealed blocks buffered in memory, power of two, 4..65536\n"
+		"                          (default 1024, 16 MiB)\n"
+		"  --busy-poll             never sleep when the channel is idle: lowest latency,\n"
+		"                          one CPU kept busy (pin it with --cpu)\n"
 		"\n"
 		"exit: 0 clean stop, 1 the recorder failed, 2 usage error, channel or directory\n"
 		"      owned by another recorder, or I/O error at start\n");
@@ -78,6 +87,7 @@ int
 wr_cmd_record(int argc, char **argv)
 {
 	const char *dir = NULL, *name = NULL, *pidpath = NULL;
+	int cpu = -1;
 	walrec_recorder_config_t cfg;
 	walrec_recorder_config_init(&cfg);
 	struct wr_drain_options o;
@@ -118,8 +128,30 @@ wr_cmd_record(int argc, char **argv)
 			if (!record_u32(a, v, &cfg.sync_interval_us))
 				return WR_EXIT_USAGE;
 			i++;
+		} else if (strcmp(a, "--stage-blocks") == 0) {
+			if (!record_u32(a, v, &cfg.stage_blocks))
+				return WR_EXIT_USAGE;
+			i++;
+		} else if (strcmp(a, "--cpu") == 0) {
+			uint64_t c;
+			if (!v || !wr_tool_parse_u64(v, &c) || c > 63) {
+				wr_tool_error("record", "--cpu needs a CPU number 0..63, got '%s'",
+					      v ? v : "");
+				return WR_EXIT_USAGE;
+			}
+			cpu = (int)c;
+			i++;
+		} else if (strcmp(a, "--worker-cpus") == 0) {
+			if (!v || !wr_tool_parse_cpu_list(v, &cfg.worker_cpus)) {
+				wr_tool_error("record", "--worker-cpus needs a CPU list like 0 or 0,2-3, "
+						       "got '%s'", v ? v : "");
+				return WR_EXIT_USAGE;
+			}
+			i++;
 		} else if (strcmp(a, "--no-compress") == 0) {
 			cfg.compression = false;
+		} else if (strcmp(a, "--busy-poll") == 0) {
+			o.busy_poll = true;
 		} else if (strcmp(a, "--group") == 0) {
 			o.channel.group_access = true;
 		} else if (a[0] == '-') {
@@ -173,6 +205,23 @@ wr_cmd_record(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	if (cpu >= 0) {
+		cpu_set_t set;
+		/* Threads inherit the opener's CPUs: without --worker-cpus, give
+		 * them every other CPU rather than the drain thread's one. */
+		if (cfg.worker_cpus == 0 && sched_getaffinity(0, sizeof set, &set) == 0) {
+			for (int c = 0; c < 64; c++)
+				if (c != cpu && CPU_ISSET(c, &set))
+					cfg.worker_cpus |= (uint64_t)1 << c;
+		}
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof set, &set) != 0) {
+			wr_tool_error("record", "--cpu %d: %s", cpu, strerror(errno));
+			pidfile_remove(pfh);
+			return WR_EXIT_USAGE;
+		}
+	}
 	walrec_recorder_t *rec = NULL;
 	int rc = walrec_recorder_open(&rec, dir, &cfg);
 	if (rc < 0) {

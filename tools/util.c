@@ -45,6 +45,36 @@ wr_tool_parse_u64(const char *s, uint64_t *out)
 }
 
 bool
+wr_tool_parse_cpu_list(const char *s, uint64_t *mask)
+{
+	uint64_t m = 0;
+	if (!s || !*s)
+		return false;
+	while (*s) {
+		char *end;
+		if (*s < '0' || *s > '9')
+			return false;
+		unsigned long a = strtoul(s, &end, 10), b = a;
+		if (*end == '-') {
+			if (end[1] < '0' || end[1] > '9')
+				return false;
+			b = strtoul(end + 1, &end, 10);
+		}
+		if (a > 63 || b > 63 || b < a)
+			return false;
+		for (unsigned long c = a; c <= b; c++)
+			m |= (uint64_t)1 << c;
+		if (*end == ',' && end[1] != '\0')
+			end++;
+		else if (*end != '\0')
+			return false;
+		s = end;
+	}
+	*mask = m;
+	return true;
+}
+
+bool
 wr_tool_parse_duration_ns(const char *s, uint64_t *out)
 {
 	if (!s || !*s || *s == '-' || *s == '+')

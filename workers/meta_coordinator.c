@@ -8,6 +8,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/metrics_out.h"
+#include "lib/thread.h"
 #include "recorder/manager.h"
 #include "workers/meta_coordinator.h"
 #include "workers/segment_maintainer.h"
@@ -107,37 +108,32 @@ wr_meta_coordinator_flush_meta(struct wr_meta_coordinator *c, uint32_t segment, 
 }
 
 /*
- * One round. The durable position it may publish is the minimum of two
- * facts:
+ * Write out what is staged, sync, publish. The durable position it may
+ * publish is the minimum of two facts:
  *  - the maintainer's synced_last_id r: every segment handed to it up to
- *    the one ending at r was closed with msync + fdatasync (in order);
- *  - for the active writer w, the sealed position p read (seqlock) before
- *    msync of w's sealed range, made under sync_lock.
+ *    the one ending at r was closed with fdatasync (in order);
+ *  - for the active writer w, the written position p read (seqlock)
+ *    before the fdatasync of w, made under sync_lock.
  * handed_last_id h (read after w) is the last id of every segment that
  * stopped being active. If r < h an older segment still waits for the
  * maintainer, so only r is durable, even though w's blocks were synced:
  * publishing p would report events durable ahead of a gap. If r >= h, all
  * earlier segments are durable and so is p in w (or r if w is already
- * retired and fully synced): max(p, r). wal.meta follows the same rule
- * and names only what was published, so data always precedes meta.
+ * retired and fully synced): max(p, r). Returns true, with *meta set,
+ * when wal.meta may name p (it was just published), false otherwise or
+ * after a failure (latched).
  */
-static void
-coord_round(struct wr_meta_coordinator *c, bool want_seal, bool wake)
+static bool
+coord_sync_publish(struct wr_meta_coordinator *c, wr_operation_t *sync_metric,
+		   struct wr_sealed_pos *meta)
 {
 	struct wr_manager *m = c->manager;
-	wr_counter_inc(&c->metrics->rounds);
-	if (want_seal) {
-		struct wr_sealed_pos sp = wr_manager_sealed_pos(m);
-		if (wr_load_relaxed(&m->appended_id) > sp.last_id) {
-			/* Release: pairs with the acq_rel fetch_and in the owner's
-			 * wr_manager_handle_attention. */
-			atomic_fetch_or_explicit(&m->attention,
-						 WR_ATTN_SEAL | (wake ? WR_ATTN_WAKE : 0),
-						 memory_order_release);
-			wr_counter_inc(&c->metrics->seal_requests);
-		}
+	/* Sealed blocks still in the stage: write them now rather than wait
+	 * for the flusher thread (a failure latches in the flush). */
+	if (wr_manager_flush(m) != 0) {
+		wr_meta_coordinator_wake_waiters(c);
+		return false;
 	}
-
 	uint64_t t0 = wr_clock_now_ns();
 	pthread_mutex_lock(&m->sync_lock);
 	/* Pairs with the release store of active_pub in the owner's rotation. */
@@ -149,11 +145,11 @@ coord_round(struct wr_meta_coordinator *c, bool want_seal, bool wake)
 		rc = wr_segment_writer_sync_sealed(&w->writer);
 	pthread_mutex_unlock(&m->sync_lock);
 	if (p_in_w)
-		wr_operation_record(&c->metrics->sync, rc == 0, t0, wr_clock_now_ns());
+		wr_operation_record(sync_metric, rc == 0, t0, wr_clock_now_ns());
 	if (rc != 0) {
 		wr_manager_latch(m, rc);
 		wr_meta_coordinator_wake_waiters(c);
-		return;
+		return false;
 	}
 	/* Pairs with the release store in manager_rotate. */
 	uint64_t h = wr_load_acquire(&m->handed_last_id);
@@ -170,12 +166,42 @@ coord_round(struct wr_meta_coordinator *c, bool want_seal, bool wake)
 	}
 	if (wr_manager_latched(m) != 0) {
 		wr_meta_coordinator_wake_waiters(c);
-		return;
+		return false;
 	}
-	uint64_t appended = wr_load_relaxed(&m->appended_id);
-	uint64_t cur = wr_meta_coordinator_durable(c);
-	if (d > cur)
+	if (d > wr_meta_coordinator_durable(c))
 		wr_meta_coordinator_publish(c, d);
+	*meta = p;
+	return meta_ok;
+}
+
+void
+wr_meta_coordinator_sync_now(struct wr_meta_coordinator *c)
+{
+	struct wr_sealed_pos p;
+	coord_sync_publish(c, &c->metrics->owner_sync, &p);
+}
+
+/* One round of the coordinator thread. */
+static void
+coord_round(struct wr_meta_coordinator *c, bool want_seal, bool wake)
+{
+	struct wr_manager *m = c->manager;
+	wr_counter_inc(&c->metrics->rounds);
+	if (want_seal) {
+		struct wr_sealed_pos sp = wr_manager_sealed_pos(m);
+		if (wr_load_relaxed(&m->appended_id) > sp.last_id) {
+			/* Release: pairs with the acq_rel fetch_and in the owner's
+			 * wr_manager_handle_attention. */
+			atomic_fetch_or_explicit(&m->attention,
+						 WR_ATTN_SEAL | (wake ? WR_ATTN_WAKE : 0),
+						 memory_order_release);
+			wr_counter_inc(&c->metrics->seal_requests);
+		}
+	}
+	struct wr_sealed_pos p;
+	bool meta_ok = coord_sync_publish(c, &c->metrics->sync, &p);
+	uint64_t appended = wr_load_relaxed(&m->appended_id);
+	uint64_t d = wr_meta_coordinator_durable(c);
 	wr_histogram_record(&c->metrics->durable_lag, appended > d ? appended - d : 0);
 	/*
 	 * Durable first, wal.meta second: the events are durable once their
@@ -251,11 +277,11 @@ coord_main(void *arg)
 }
 
 int
-wr_meta_coordinator_start(struct wr_meta_coordinator *c)
+wr_meta_coordinator_start(struct wr_meta_coordinator *c, uint64_t cpu_mask)
 {
-	int rc = pthread_create(&c->thread, NULL, coord_main, c);
+	int rc = wr_thread_start(&c->thread, "walrec-coord", cpu_mask, coord_main, c);
 	if (rc != 0)
-		return -rc;
+		return rc;
 	c->started = true;
 	return 0;
 }
@@ -338,6 +364,7 @@ wr_meta_coordinator_metrics_copy(struct wr_meta_coordinator_metrics *dst,
 				 const struct wr_meta_coordinator_metrics *src)
 {
 	wr_operation_copy(&dst->sync, &src->sync);
+	wr_operation_copy(&dst->owner_sync, &src->owner_sync);
 	wr_operation_copy(&dst->meta_flush, &src->meta_flush);
 	wr_counter_copy(&dst->rounds, &src->rounds);
 	wr_counter_copy(&dst->seal_requests, &src->seal_requests);
@@ -351,7 +378,11 @@ void
 wr_meta_coordinator_metrics_emit(const struct wr_meta_coordinator_metrics *m, struct wr_out *o)
 {
 	wr_out_component_begin(o, "durability");
-	wr_out_operation(o, "sync", "msync of newly sealed blocks of the active segment.", &m->sync);
+	wr_out_operation(o, "sync", "fdatasync of newly written blocks of the active segment.",
+			 &m->sync);
+	wr_out_operation(o, "owner_sync",
+			 "The same, done by the owner thread waiting in sync or wait_durable.",
+			 &m->owner_sync);
 	wr_out_operation(o, "meta_flush", "wal.meta replacements after a sync.", &m->meta_flush);
 	wr_out_counter(o, "rounds", "Coordinator rounds.", &m->rounds);
 	wr_out_counter(o, "seal_requests", "Partial-block seals asked of the owner thread.",

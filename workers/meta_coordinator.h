@@ -29,7 +29,8 @@ struct wr_manager;
 struct wr_segment_maintainer;
 
 struct wr_meta_coordinator_metrics {
-	wr_operation_t sync;          /* msync of the sealed range */
+	wr_operation_t sync;          /* fdatasync of the written blocks (coordinator thread) */
+	wr_operation_t owner_sync;    /* the same, by the owner thread in sync / wait_durable */
 	wr_operation_t meta_flush;    /* wal.meta replace */
 	wr_counter_t rounds;
 	wr_counter_t seal_requests;   /* partial seals asked of the owner */
@@ -68,7 +69,8 @@ int wr_meta_coordinator_init(struct wr_meta_coordinator *c, const char *dir,
 			     struct wr_meta_store_metrics *meta_metrics,
 			     struct wr_meta_coordinator_metrics *metrics);
 
-int wr_meta_coordinator_start(struct wr_meta_coordinator *c);
+/* Start the thread ("walrec-coord", on cpu_mask: see lib/thread.h). 0 or -errno. */
+int wr_meta_coordinator_start(struct wr_meta_coordinator *c, uint64_t cpu_mask);
 
 /* Ask for a round soon (owner after an idle spell or a requested seal; maintainer). */
 void wr_meta_coordinator_kick(struct wr_meta_coordinator *c);
@@ -85,6 +87,14 @@ wr_meta_coordinator_durable(const struct wr_meta_coordinator *c)
 {
 	return atomic_load_explicit(&c->durable_id, memory_order_acquire); /* pairs with publish */
 }
+
+/*
+ * Write out what is staged, fdatasync the active segment and publish what
+ * that made durable, on the calling thread (the owner waiting in sync or
+ * wait_durable, after sealing its partial block). Does not touch
+ * wal.meta. A failure is latched.
+ */
+void wr_meta_coordinator_sync_now(struct wr_meta_coordinator *c);
 
 /*
  * Publish id as durable (monotonic) and wake waiters; used by the thread

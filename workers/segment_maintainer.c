@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/metrics_out.h"
 #include "lib/sys.h"
+#include "lib/thread.h"
 #include "recorder/manager.h"
 #include "workers/meta_coordinator.h"
 #include "workers/segment_maintainer.h"
@@ -487,14 +488,15 @@ out:
 }
 
 int
-wr_segment_maintainer_start(struct wr_segment_maintainer *mt, uint32_t active_index)
+wr_segment_maintainer_start(struct wr_segment_maintainer *mt, uint32_t active_index,
+			    uint64_t cpu_mask)
 {
 	int rc = maint_scan(mt, active_index);
 	if (rc != 0)
 		return rc;
-	rc = pthread_create(&mt->thread, NULL, maint_main, mt);
+	rc = wr_thread_start(&mt->thread, "walrec-maint", cpu_mask, maint_main, mt);
 	if (rc != 0)
-		return -rc;
+		return rc;
 	mt->started = true;
 	return 0;
 }

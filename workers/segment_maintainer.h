@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SegmentMaintainer: a thread that closes finished segments with a full
- * sync (msync + fdatasync), then applies retention: beyond max_hot closed
+ * SegmentMaintainer: a thread that closes finished segments (waits until
+ * the stage wrote their blocks, writes the final header, fdatasync), then
+ * applies retention: beyond max_hot closed
  * .wal files the oldest is compressed to .wal.lz4 (or deleted when
  * compression is off), beyond max_cold .wal.lz4 files the oldest is
  * deleted. Nothing else is ever removed.
@@ -81,9 +82,11 @@ int wr_segment_maintainer_init(struct wr_segment_maintainer *mt, const char *dir
 /*
  * Scan the directory for closed hot segments (index < active_index) and
  * cold ones, finish a compression a crash interrupted (a complete
- * .wal.lz4 next to its .wal), and start the thread. 0 or -errno.
+ * .wal.lz4 next to its .wal), and start the thread ("walrec-maint", on
+ * cpu_mask: see lib/thread.h). 0 or -errno.
  */
-int wr_segment_maintainer_start(struct wr_segment_maintainer *mt, uint32_t active_index);
+int wr_segment_maintainer_start(struct wr_segment_maintainer *mt, uint32_t active_index,
+				uint64_t cpu_mask);
 
 /* Queue a finished writer (owner thread; a short critical section, no I/O). */
 void wr_segment_maintainer_push(struct wr_segment_maintainer *mt, struct wr_segment_slot *s);

@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "lib/metrics_out.h"
 #include "lib/sys.h"
+#include "lib/thread.h"
 #include "workers/segment_preparer.h"
 
 /* Retry delays while preparation fails (a full disk): 1 ms doubling to 256 ms. */
@@ -145,11 +146,11 @@ preparer_main(void *arg)
 }
 
 int
-wr_segment_preparer_start(struct wr_segment_preparer *p)
+wr_segment_preparer_start(struct wr_segment_preparer *p, uint64_t cpu_mask)
 {
-	int rc = pthread_create(&p->thread, NULL, preparer_main, p);
+	int rc = wr_thread_start(&p->thread, "walrec-prep", cpu_mask, preparer_main, p);
 	if (rc != 0)
-		return -rc;
+		return rc;
 	p->started = true;
 	return 0;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * SegmentPreparer: a thread that keeps up to WR_PREPARER_DEPTH segments
- * created, preallocated, mapped, prefaulted and written out once (see
- * docs/decisions.md, "fresh extents"), so a rotation on the owner thread
- * only takes a pointer from a queue.
+ * created, preallocated and with a valid active header (see
+ * docs/decisions.md), so a rotation on the owner thread only takes a
+ * pointer from a queue.
  *
  * Concurrency: wr_segment_preparer_take() is called by the owner thread
  * only; start/stop by the thread that owns the recorder. The queue is a
@@ -31,7 +31,7 @@ struct wr_segment_slot {
 struct wr_segment_preparer_metrics {
 	wr_duration_t get_next_segment_wait; /* owner waited for a segment (none ready) */
 	wr_counter_t get_next_segment_ready; /* owner found one ready */
-	wr_operation_t prepare;              /* open_new + write-out of one segment */
+	wr_operation_t prepare;              /* open_new of one segment */
 	wr_counter_t prepare_failures;
 	wr_gauge_t queue_depth;
 	wr_gauge_t last_error;               /* -errno of the last failure, 0 after a success */
@@ -62,8 +62,8 @@ int wr_segment_preparer_init(struct wr_segment_preparer *p, const char *dir,
 			     struct wr_segment_writer_metrics *writer_metrics,
 			     struct wr_segment_preparer_metrics *metrics);
 
-/* Start the thread. 0 or -errno. */
-int wr_segment_preparer_start(struct wr_segment_preparer *p);
+/* Start the thread ("walrec-prep", on cpu_mask: see lib/thread.h). 0 or -errno. */
+int wr_segment_preparer_start(struct wr_segment_preparer *p, uint64_t cpu_mask);
 
 /*
  * Take the next prepared segment. Waits (counted in get_next_segment_wait)

@@ -30,6 +30,8 @@ typedef struct walrec_recorder walrec_recorder_t;
 #define WALREC_RECORDER_MAX_SEGMENTS 1000000u      /* max_hot_segments, max_cold_segments */
 #define WALREC_RECORDER_MAX_SYNC_INTERVAL_US 60000000u /* one minute */
 #define WALREC_RECORDER_MAX_PREFIX 64u             /* bytes, without the terminating NUL */
+#define WALREC_RECORDER_MIN_STAGE_BLOCKS 4u
+#define WALREC_RECORDER_MAX_STAGE_BLOCKS 65536u
 
 typedef struct walrec_recorder_config {
 	/* Blocks per segment, 16..524288 (256 events each). Default 4096 (64 MiB segments). */
@@ -57,6 +59,21 @@ typedef struct walrec_recorder_config {
 	 * "" for none (default). At most 64 bytes, no '/'. Copied at open.
 	 */
 	const char *prefix;
+	/*
+	 * Sealed blocks held in memory on their way into the segment file
+	 * (16 KiB each): a power of two, 4..65536, or 0 for the default 1024
+	 * (16 MiB). When all are waiting to be written, append waits for the
+	 * flusher thread (back-pressure).
+	 */
+	uint32_t stage_blocks;
+	/*
+	 * CPUs the background threads (flusher, coordinator, preparer,
+	 * maintainer) may run on: bit n is CPU n. 0 (default): wherever the
+	 * thread calling open may run (threads inherit its affinity). Pin the
+	 * appending thread to a CPU outside this set to keep them from ever
+	 * preempting it.
+	 */
+	uint64_t worker_cpus;
 } walrec_recorder_config_t;
 
 /* Fill cfg with the defaults documented above. */

@@ -1,0 +1,64 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# walrec bench: every scenario runs at a tiny size, prints one JSON object
+# with the keys its documentation promises, and rejects bad flags. Nothing
+# here judges speed: that is what the benchmarks report.
+set -u
+
+top_builddir=${top_builddir:-.}
+walrec=$top_builddir/walrec
+if [ ! -x "$walrec" ]; then
+	echo "cli_bench: $walrec not built" >&2
+	exit 99
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/walrec-bench.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
+fails=0
+fail() {
+	echo "FAIL: $*" >&2
+	fails=$((fails + 1))
+}
+
+# run NAME KEYS -- command...: exit 0, exactly one line of output, every key present.
+run() {
+	name=$1
+	keys=$2
+	shift 3
+	if ! "$@" >"$tmp/out" 2>"$tmp/err"; then
+		fail "$name: exit $? ($*)"
+		sed 's/^/  | /' "$tmp/err" >&2
+		return
+	fi
+	[ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "$name: not one line of JSON"
+	case "$(cat "$tmp/out")" in
+	"{"*"}") ;;
+	*) fail "$name: not a JSON object: $(head -c 200 "$tmp/out")" ;;
+	esac
+	for k in $keys; do
+		grep -q "\"$k\":" "$tmp/out" || fail "$name: no \"$k\" in $(head -c 300 "$tmp/out")"
+	done
+}
+
+common="scenario events seconds events_per_s p50_ns p99_ns p999_ns p9999_ns max_ns"
+run append "$common rotations" -- "$walrec" bench append --dir "$tmp/a" --events 100k --blocks 16 --json
+run recorder "$common rotations machine_max_gap_ns" -- \
+	"$walrec" bench recorder --dir "$tmp/r" --events 100k --blocks 16 --json
+run durable "baseline_fdatasync_p50_ns results k ack_p50_ns ack_p99_ns" -- \
+	"$walrec" bench durable --dir "$tmp/d" --events 200 --json
+run ipc "$common producers producer_p50_ns producer_p999_ns e2e_p50_ns" -- \
+	"$walrec" bench ipc --dir "$tmp/i" --producers 2 --events 20k --json
+run "ipc durable" "producers ack_p50_ns baseline_fdatasync_p50_ns" -- \
+	"$walrec" bench ipc --dir "$tmp/i" --events 300 --durable-every 1 --park --json
+[ -z "$(ls "$tmp/i" 2>/dev/null)" ] || fail "bench ipc left files behind: $(ls "$tmp/i")"
+
+"$walrec" bench ipc --dir "$tmp/i" --producers 0 >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] || fail "bench ipc --producers 0: not exit 2"
+grep -q "producers" "$tmp/err" || fail "bench ipc --producers 0: no clear message"
+"$walrec" bench ipc --events 1 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bench ipc without --dir: not exit 2"
+"$walrec" bench nosuch >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bench nosuch: not exit 2"
+
+[ "$fails" -eq 0 ] || { echo "cli_bench: $fails failure(s)" >&2; exit 1; }
+exit 0
