@@ -318,12 +318,36 @@ enum {
 /*
  * A live recorder writes sealed blocks into the file with pwrite, a run of
  * them at a time; a reader without a sealed position to stop at (not
- * following) can meet a block of an active segment half copied. Such a
- * block is complete microseconds later: look again a few times before
- * calling it damaged.
+ * following) can meet the last block written so far in an active segment
+ * half copied. Such a block is complete microseconds later: look again a
+ * few times before calling it damaged.
  */
-#define WR_INFLIGHT_TRIES 5
-#define WR_INFLIGHT_WAIT_NS 200000L
+#define WR_INFLIGHT_TRIES 10
+#define WR_INFLIGHT_WAIT_NS 1000000L /* 10 ms in all: a preempted flusher gets there too */
+
+static void
+wr_inflight_nap(void)
+{
+	struct timespec ts = { 0, WR_INFLIGHT_WAIT_NS };
+	nanosleep(&ts, NULL);
+}
+
+void (*wr_segment_reader_settle_wait)(void) = wr_inflight_nap;
+
+/* Block i of a hot active segment is the last one with data so far (nothing after it). */
+static bool
+wr_walk_at_data_end(const struct wr_segment_reader *r, uint32_t i)
+{
+	if (r->cold || r->limit != UINT32_MAX || r->header.closed_ts_ns != 0)
+		return false;
+	if (i + 1 >= r->whole)
+		return true;
+	const uint8_t *next = r->map + wr_block_offset(i + 1);
+	for (unsigned k = 0; k < WR_BLOCK_HEADER_SIZE; k++)
+		if (next[k])
+			return false;
+	return true;
+}
 
 /* Examine block r->walk_next, whose WR_BLOCK_SIZE bytes are at b. A WR_WALK_* or -ENOMEM. */
 static int
@@ -333,11 +357,10 @@ wr_walk_block(struct wr_segment_reader *r, const struct wr_block *b)
 	uint64_t chained = 0;
 	enum wr_format_fault f =
 		wr_verify_block(b, i, r->prev_chained, r->prev_last_id, r->resync, &chained);
-	bool live = !r->cold && r->limit == UINT32_MAX && r->header.closed_ts_ns == 0;
-	for (int t = 0; live && f != WR_FAULT_NONE && f != WR_FAULT_EMPTY && t < WR_INFLIGHT_TRIES;
+	bool settle = f != WR_FAULT_NONE && f != WR_FAULT_EMPTY && wr_walk_at_data_end(r, i);
+	for (int t = 0; settle && f != WR_FAULT_NONE && f != WR_FAULT_EMPTY && t < WR_INFLIGHT_TRIES;
 	     t++) {
-		struct timespec ts = { 0, WR_INFLIGHT_WAIT_NS };
-		nanosleep(&ts, NULL);
+		wr_segment_reader_settle_wait();
 		f = wr_verify_block(b, i, r->prev_chained, r->prev_last_id, r->resync, &chained);
 	}
 	if (f == WR_FAULT_EMPTY)

@@ -89,6 +89,13 @@ enum {
 /* The limit in force (WR_COLD_CACHE_MAX; tests lower it before opening anything). */
 extern uint64_t wr_cold_cache_max;
 
+/*
+ * The pause before looking again at the last block of an active hot
+ * segment that did not verify (a pwrite may be copying it in): a short
+ * sleep; tests replace it.
+ */
+extern void (*wr_segment_reader_settle_wait)(void);
+
 /* block_index of a report about the file or its header, not a block. */
 #define WR_REPORT_SEGMENT (-1)
 

@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -778,6 +779,82 @@ START_TEST(test_segment_reader_lazy_seek_damaged_header)
 }
 END_TEST
 
+/* The block being copied in: its last byte arrives while the reader waits to look again. */
+static char g_heal_path[4200];
+static off_t g_heal_off;
+static uint8_t g_heal_byte;
+static int g_heal_waits;
+
+static void
+heal_wait(void)
+{
+	if (g_heal_waits++ == 1) {
+		int fd = open(g_heal_path, O_WRONLY);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(pwrite(fd, &g_heal_byte, 1, g_heal_off), 1);
+		close(fd);
+	}
+}
+
+START_TEST(test_segment_reader_inflight_block)
+{
+	/*
+	 * The last block of an active segment, still being copied in by the
+	 * recorder's pwrite (here: its last byte arrives during the second
+	 * wait), is looked at again and read once complete, instead of being
+	 * reported damaged.
+	 */
+	struct wr_segfile_spec s = { .segment_index = 3, .blocks = 5, .first_id = 1,
+				     .header = WR_SEGFILE_ACTIVE };
+	struct wr_segfile_info info;
+	ck_assert_int_eq(wr_segfile_write(tpath("00000003.wal"), &s, &info), 0);
+	snprintf(g_heal_path, sizeof g_heal_path, "%s", tpath("00000003.wal"));
+	g_heal_off = (off_t)(wr_block_offset(4) + WR_BLOCK_SIZE - 1);
+	int fd = open(g_heal_path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &g_heal_byte, 1, g_heal_off), 1);
+	uint8_t torn = (uint8_t)(g_heal_byte ^ 0xff);
+	ck_assert_int_eq(pwrite(fd, &torn, 1, g_heal_off), 1);
+	close(fd);
+	void (*saved)(void) = wr_segment_reader_settle_wait;
+	wr_segment_reader_settle_wait = heal_wait;
+	g_heal_waits = 0;
+	struct wr_segment_reader r;
+	ck_assert_int_eq(wr_segment_reader_open(&r, g_heal_path, 0), 0);
+	ck_assert_int_eq(g_heal_waits, 2);
+	ck_assert_int_eq(wr_segment_reader_status(&r), 0);
+	ck_assert_uint_eq(r.valid_blocks, 5);
+	ck_assert_uint_eq(r.event_count, info.events);
+	wr_segment_reader_close(&r);
+
+	/* Damage that stays is still damage, after the few looks. */
+	fd = open(g_heal_path, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, &torn, 1, g_heal_off), 1);
+	close(fd);
+	g_heal_waits = 2; /* no more healing */
+	ck_assert_int_eq(wr_segment_reader_open(&r, g_heal_path, 0), 0);
+	ck_assert_int_eq(wr_segment_reader_status(&r), -WALREC_ECORRUPT);
+	ck_assert_int_eq(r.report.block_index, 4);
+	ck_assert_uint_eq(r.valid_blocks, 4);
+	wr_segment_reader_close(&r);
+	/* Damage before the end is not waited for: the block after it is written. */
+	g_heal_waits = 2;
+	fd = open(g_heal_path, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, &g_heal_byte, 1, g_heal_off), 1);
+	off_t mid = (off_t)(wr_block_offset(2) + WR_BLOCK_SIZE - 1);
+	uint8_t b;
+	ck_assert_int_eq(pread(fd, &b, 1, mid), 1);
+	b ^= 0xff;
+	ck_assert_int_eq(pwrite(fd, &b, 1, mid), 1);
+	close(fd);
+	ck_assert_int_eq(wr_segment_reader_open(&r, g_heal_path, 0), 0);
+	ck_assert_int_eq(g_heal_waits, 2);
+	ck_assert_int_eq(r.report.block_index, 2);
+	wr_segment_reader_close(&r);
+	wr_segment_reader_settle_wait = saved;
+}
+END_TEST
+
 static Suite *
 segment_reader_suite(void)
 {
@@ -790,6 +867,7 @@ segment_reader_suite(void)
 	tcase_add_test(core, test_segment_reader_cold_streamed);
 	tcase_add_test(core, test_segment_reader_lazy_limit);
 	tcase_add_test(core, test_segment_reader_lazy_seek_damaged_header);
+	tcase_add_test(core, test_segment_reader_inflight_block);
 	tcase_add_test(core, test_segment_reader_empty_segment);
 	tcase_add_test(core, test_segment_reader_closed_partial_last_block);
 	tcase_add_test(core, test_segment_reader_crash_active_header);
