@@ -1214,6 +1214,54 @@ spawn_follower(const char *dir, int ready_fd, uint64_t timeout_s, uint64_t ntags
 	_exit(0);
 }
 
+/*
+ * A follower that seeks past the end of what is sealed, to id `from`: it
+ * must return nothing before that id and then `count` consecutive ids as
+ * they are sealed. Exit 0, or 1 with the reason on stderr.
+ */
+static pid_t
+spawn_seeker(const char *dir, int ready_fd, uint64_t from, uint64_t count)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		return pid;
+	walrec_reader_options_t o;
+	walrec_reader_options_init(&o);
+	o.follow = true;
+	walrec_reader_t *r;
+	if (walrec_reader_open(&r, dir, &o) != 0 || walrec_reader_seek(r, from) != 0)
+		_exit(3);
+	walrec_event_t ev;
+	if (walrec_reader_next(r, &ev) != 0) {
+		fprintf(stderr, "seeker: an event before it was sealed (%llu)\n",
+			(unsigned long long)ev.event_id);
+		_exit(1);
+	}
+	if (write(ready_fd, "s", 1) != 1)
+		_exit(3);
+	uint64_t want = from, deadline = wr_clock_now_ns() + 30000000000ull;
+	while (want < from + count) {
+		int rc = walrec_reader_next(r, &ev);
+		if (rc == 1) {
+			if (ev.event_id != want) {
+				fprintf(stderr, "seeker: id %llu, expected %llu\n",
+					(unsigned long long)ev.event_id, (unsigned long long)want);
+				_exit(1);
+			}
+			want++;
+			continue;
+		}
+		if (rc < 0 || wr_clock_now_ns() > deadline) {
+			fprintf(stderr, "seeker: %d at %llu\n", rc, (unsigned long long)want);
+			_exit(1);
+		}
+		walrec_reader_wait(r, 200000000);
+	}
+	walrec_reader_close(r);
+	_exit(0);
+}
+
 static int
 wait_exit(pid_t pid)
 {
@@ -1341,6 +1389,9 @@ START_TEST(test_reader_follow_recreated_channel)
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 	pid_t p = spawn_producer(chan, 1, 5000);
 	ck_assert_int_eq(wait_exit(p), 0);
+	/* Ids 1..5000 are in; a follower seeks to 7501, past the end, and waits there. */
+	pid_t sk = spawn_seeker(dir, pfd[1], 7501, 2500);
+	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 	kill(rec, SIGTERM);
 	ck_assert_int_eq(wait_exit(rec), 0);
 	ck_assert_int_eq(wr_channel_unlink(chan), 0);
@@ -1349,6 +1400,7 @@ START_TEST(test_reader_follow_recreated_channel)
 	p = spawn_producer(chan, 2, 5000);
 	ck_assert_int_eq(wait_exit(p), 0);
 	ck_assert_int_eq(wait_exit(f), 0);
+	ck_assert_int_eq(wait_exit(sk), 0);
 	kill(rec, SIGTERM);
 	ck_assert_int_eq(wait_exit(rec), 0);
 	close(pfd[0]);
