@@ -12,6 +12,7 @@
 #include "lib/clock.h"
 #include "lib/futex.h"
 #include "lib/log.h"
+#include "lib/thread.h"
 #include "recorder/preloader.h"
 
 struct wr_pl_job *
@@ -196,12 +197,12 @@ wr_preloader_start(struct wr_preloader *p)
 		wr_spsc_fini(&p->req);
 		return rc;
 	}
-	rc = pthread_create(&p->thread, NULL, wr_preloader_main, p);
+	rc = wr_thread_start(&p->thread, "walrec-preload", 0, wr_preloader_main, p);
 	if (rc != 0) {
-		wr_log_error("reader: cannot start the preloader thread: %s", strerror(rc));
+		wr_log_error("reader: cannot start the preloader thread: %s", strerror(-rc));
 		wr_spsc_fini(&p->req);
 		wr_spsc_fini(&p->res);
-		return -rc;
+		return rc;
 	}
 	p->running = true;
 	return 0;
