@@ -221,8 +221,8 @@ chan_validate(struct wr_chan_map *m, const char *path)
 	return 0;
 }
 
-int
-wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populate)
+static int
+chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populate, bool readonly)
 {
 	char path[WR_CHAN_NAME_MAX + 16];
 	memset(m, 0, sizeof *m);
@@ -231,10 +231,12 @@ wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populat
 	if (rc < 0)
 		return rc;
 	chan_path(path, sizeof path, name);
-	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	int fd = shm_open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
-		wr_log_syscall("shm_open", path, errno);
+		/* A missing channel is an answer, not a failure, for observers. */
+		if (!(readonly && errno == ENOENT))
+			wr_log_syscall("shm_open", path, errno);
 		return rc;
 	}
 	struct stat st;
@@ -250,7 +252,7 @@ wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populat
 		close(fd);
 		return -WALREC_EFORMAT;
 	}
-	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+	void *base = mmap(NULL, (size_t)st.st_size, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
 			  MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
 	if (base == MAP_FAILED) {
 		rc = -errno;
@@ -269,6 +271,22 @@ wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populat
 	}
 	*fdp = fd;
 	return 0;
+}
+
+int
+wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populate)
+{
+	return chan_map_open(m, name, fdp, populate, false);
+}
+
+int
+wr_chan_map_open_readonly(struct wr_chan_map *m, const char *name)
+{
+	int fd;
+	int rc = chan_map_open(m, name, &fd, false, true);
+	if (rc == 0)
+		close(fd); /* the mapping keeps the object */
+	return rc;
 }
 
 void

@@ -11,7 +11,10 @@
  * publish_durable, reclaim, park, idle, set_state, close. The only calls
  * any other thread may make are wr_channel_post_durable(), wr_channel_wake()
  * and wr_channel_publish_meta() (one writer thread at a time for the
- * latter). Producers are other processes using include/walrec/producer.h.
+ * latter); wr_channel_metrics() and wr_channel_map() may be read from any
+ * thread (the telemetry aggregator: relaxed loads of counters and of the
+ * shared words, never the drain thread's private state). Producers are
+ * other processes using include/walrec/producer.h.
  */
 #ifndef WR_CHANNEL_H
 #define WR_CHANNEL_H
@@ -227,6 +230,12 @@ const struct wr_chan_map *wr_channel_map(const struct wr_channel *ch);
  * -EINVAL (name), -ENOENT, -EACCES, -WALREC_EFORMAT, -errno.
  */
 int wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fd, bool populate);
+/*
+ * For observers (walrec stat): map and validate an existing channel
+ * read-only (PROT_READ, O_RDONLY: needs only read permission). Writing
+ * through m is a fault. Returns as wr_chan_map_open; -ENOENT is not logged.
+ */
+int wr_chan_map_open_readonly(struct wr_chan_map *m, const char *name);
 void wr_chan_map_close(struct wr_chan_map *m);
 
 #endif

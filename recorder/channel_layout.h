@@ -15,7 +15,7 @@
  *   durable    cursors_off + cursors_size          P * 64    durable sequences
  *   meta       durable_off + durable_size          64        MetaState mirror
  *   wake       meta_off + 64                       64        recorder wake-up
- *   telemetry  round_up(wake_off + 64, 4096)       65536     reserved (snapshots)
+ *   telemetry  round_up(wake_off + 64, 4096)       65536     snapshots (recorder/telemetry_layout.h)
  *   rings      round_up(tel_off + 65536, 4096)     P * C * 64
  *   takes      rings_off + rings_size              P * (64 + T * 32)  take logs
  *   total      takes_off + takes_size (the object's size, checked with fstat)
@@ -54,8 +54,16 @@
  * the same line on the hot path.
  *     0    8 head           producer: count of published slots (monotonic)
  *     8    4 space_waiters  producer threads sleeping for the tail to move
+ *    12    4 reserved (0)
+ *    16    8 attach_head    producer: head when this attachment began
+ *    24    8 full_waits     producer: appends that found the ring full
+ *    32    8 recorder_wakes producer: FUTEX_WAKEs of a parked recorder
  *    64    8 tail           recorder: count of released slots (monotonic)
  *    72    4 tail_futex     recorder: +1 after every tail store (futex word)
+ * attach_head, full_waits and recorder_wakes are telemetry: the appending
+ * thread sets them at attach (before the release CAS to ACTIVE) and bumps
+ * the counters on its slow paths, on the line it writes anyway; only the
+ * telemetry aggregator reads them.
  *
  * Durable entry (64 bytes each):
  *     0    8 durable_seq      recorder: count of durable slots (monotonic)
@@ -217,6 +225,10 @@ struct wr_chan_cursor {
 	/* head line: written by the producer */
 	WR_ALIGNED_LINE _Atomic uint64_t head;
 	_Atomic uint32_t space_waiters;
+	uint32_t reserved;
+	_Atomic uint64_t attach_head;
+	_Atomic uint64_t full_waits;
+	_Atomic uint64_t recorder_wakes;
 	/* tail line: written by the recorder */
 	WR_ALIGNED_LINE _Atomic uint64_t tail;
 	_Atomic uint32_t tail_futex;
@@ -291,6 +303,9 @@ _Static_assert(offsetof(struct wr_chan_entry, reject_reason) == 24, "reject_reas
 _Static_assert(sizeof(struct wr_chan_cursor) == WR_CHAN_CURSOR_SIZE, "cursor");
 _Static_assert(offsetof(struct wr_chan_cursor, head) == 0, "head");
 _Static_assert(offsetof(struct wr_chan_cursor, space_waiters) == 8, "space_waiters");
+_Static_assert(offsetof(struct wr_chan_cursor, attach_head) == 16, "attach_head");
+_Static_assert(offsetof(struct wr_chan_cursor, full_waits) == 24, "full_waits");
+_Static_assert(offsetof(struct wr_chan_cursor, recorder_wakes) == 32, "recorder_wakes");
 _Static_assert(offsetof(struct wr_chan_cursor, tail) == 64, "tail");
 _Static_assert(offsetof(struct wr_chan_cursor, tail_futex) == 72, "tail_futex");
 

@@ -11,6 +11,7 @@
 #include "recorder/drain.h"
 #include "recorder/follow.h"
 #include "recorder/recorder_impl.h"
+#include "recorder/telemetry.h"
 
 #define DRAIN_DEFAULT_BATCH 4096u
 /* Park length while appended events still wait to become durable: the
@@ -182,6 +183,11 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 						      : WR_CHANNEL_DEFAULT_PARK_NS;
 	uint64_t sealed = 0, durable = 0;
 	wr_channel_set_state(d.ch, WR_CHAN_RUNNING);
+	/* Snapshots for observers; recording goes on without them if they fail. */
+	struct wr_telemetry *tel = NULL;
+	if (o->telemetry_interval_ns != WR_DRAIN_NO_TELEMETRY &&
+	    wr_telemetry_start(&tel, rec, d.ch, o->telemetry_interval_ns) < 0)
+		wr_log_warn("drain: channel %s: running without telemetry snapshots", name);
 	if (o->on_running)
 		o->on_running(o->arg, d.ch, stats->resumed_from);
 
@@ -230,6 +236,7 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 	if (err < 0)
 		wr_log_error("drain: stopping on error: %s", walrec_strerror(err));
 	rc = drain_stop(&d, batch, &sealed, &durable, err);
+	wr_telemetry_stop(tel); /* the final snapshot shows the channel stopped */
 	stats->events = d.events;
 	wr_channel_close(d.ch);
 	return rc;

@@ -23,3 +23,6 @@ libwalrec_internal_la_SOURCES += recorder/reader.c \
 	recorder/preloader.c recorder/preloader.h \
 	recorder/follow.c recorder/follow.h
 walrecinclude_HEADERS += include/walrec/reader.h
+# recorder/: telemetry snapshots in the channel (aggregator, readers, renderings).
+libwalrec_internal_la_SOURCES += \
+	recorder/telemetry.c recorder/telemetry.h recorder/telemetry_layout.h

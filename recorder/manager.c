@@ -236,7 +236,7 @@ wr_manager_append_slow(struct wr_manager *m, const walrec_event_t *ev, uint64_t 
 		if (rc < 0)
 			return rc;
 	}
-	bool timed = (m->sample & 1023u) == 0;
+	bool timed = WR_STATS_ON && (m->sample & 1023u) == 0;
 	uint64_t t0 = timed ? wr_clock_now_ns() : 0;
 	walrec_event_t e = *ev;
 	e.event_id = m->last_id + 1;

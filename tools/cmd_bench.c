@@ -15,6 +15,7 @@ static const struct wr_bench_scenario scenarios[] = {
 	{ "durable", "durable acknowledgement for K = 1, 16, 256 vs fdatasync", wr_bench_durable },
 	{ "ipc", "producer processes through the channel to the log", wr_bench_ipc },
 	{ "replay", "reader: hot and cold replay, seek, segment crossings", wr_bench_replay },
+	{ "telemetry", "producer throughput with and without a 1 kHz snapshot reader", wr_bench_telemetry },
 };
 
 static void
