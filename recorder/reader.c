@@ -205,6 +205,32 @@ wr_reader_add(struct walrec_reader *r, const struct wr_wal_dir *d, size_t i)
 	if (rc < 0)
 		return rc;
 	uint64_t first = f->first_event_id, last = f->last_event_id;
+	struct wr_segment_header ch;
+	if (!f->header_ok && f->report.error == -ENOENT && !f->cold && strlen(path) + 5 <= sizeof path) {
+		/*
+		 * Listed, then compressed by a live recorder before its header was
+		 * read: read the .wal.lz4 (complete before the .wal is removed).
+		 */
+		strcat(path, ".lz4");
+		struct wr_segment_report rep;
+		if (wr_segment_peek_header(path, true, &ch, NULL, &rep) == 0) {
+			bool closed = ch.closed_ts_ns != 0;
+			first = closed ? ch.first_event_id : 0;
+			last = closed ? ch.last_event_id : 0;
+			if (!closed) {
+				struct wr_pl_job *job = wr_reader_open_now(r, path, 0);
+				if (!job)
+					return -ENOMEM;
+				first = job->rc == 0 ? job->sr.first_event_id : 0;
+				last = job->sr.last_event_id;
+				wr_pl_job_free(job);
+			}
+			if (first == 0)
+				return 1;
+			return wr_reader_push_seg(r, path, ch.segment_index, first, last) ? 0 : -ENOMEM;
+		}
+		path[strlen(path) - 4] = '\0';
+	}
 	if (!f->header_ok) {
 		int code = f->report.error ? f->report.error : -WALREC_EFORMAT;
 		wr_reader_note_report(r, !r->tolerant, path, &f->report, code);
@@ -606,6 +632,12 @@ wr_reader_rescan(struct walrec_reader *r)
 		struct wr_segment_header h;
 		struct wr_segment_report rep;
 		int prc = wr_segment_peek_header(path, c[i].cold, &h, NULL, &rep);
+		if (prc == -ENOENT && !c[i].cold && strlen(path) + 5 <= sizeof path) {
+			/* Compressed since the listing: the .wal.lz4 is complete before the .wal goes. */
+			strcat(path, ".lz4");
+			c[i].cold = true;
+			prc = wr_segment_peek_header(path, true, &h, NULL, &rep);
+		}
 		if (prc < 0) {
 			if (!finished)
 				break; /* may be in the making: look again later */

@@ -21,6 +21,7 @@
 
 #include "lib/atomics.h"
 #include "lib/clock.h"
+#include "lib/sys.h"
 #include "recorder/channel.h"
 #include "recorder/drain.h"
 #include "recorder/follow.h"
@@ -476,6 +477,77 @@ START_TEST(test_reader_compressed_while_open)
 	walrec_reader_close(r);
 	wr_test_rmtree(dir);
 	free(dir);
+}
+END_TEST
+
+
+/* wr_sys.open that compresses one hot segment just before it would be opened, as a live recorder may. */
+static int (*g_real_open)(const char *, int, mode_t);
+static char g_race_name[300];
+static int g_races;
+
+static int
+open_compressing(const char *path, int flags, mode_t mode)
+{
+	size_t lp = strlen(path), ln = strlen(g_race_name);
+	if (g_races == 0 && lp >= ln && strcmp(path + lp - ln, g_race_name) == 0) {
+		g_races++;
+		compress_segment(path);
+		errno = ENOENT;
+		return -1;
+	}
+	return g_real_open(path, flags, mode);
+}
+
+START_TEST(test_reader_compressed_while_scanned)
+{
+	/*
+	 * A hot segment listed by the directory scan and compressed before its
+	 * header is read (its .wal gone, the .wal.lz4 complete): the reader
+	 * reads the .wal.lz4, at open and when a follower looks for new segments.
+	 */
+	struct wr_wal_dir d;
+	ck_assert_int_eq(wr_wal_dir_scan(&d, g_dir, 0, NULL, NULL), 0);
+	size_t k = d.nsegments - 2;
+	ck_assert(!d.segments[k].cold);
+	snprintf(g_race_name, sizeof g_race_name, "/%s", d.segments[k].name);
+	uint32_t last_index = d.segments[d.nsegments - 1].segment_index;
+	wr_wal_dir_free(&d);
+	/* A recorder's position past every segment: they are all finished. */
+	char chan[64];
+	snprintf(chan, sizeof chan, "rdc.%d", (int)getpid());
+	wr_channel_unlink(chan);
+	struct wr_channel *ch;
+	ck_assert_int_eq(wr_channel_create(&ch, chan, NULL), 0);
+	struct wr_channel_meta m = { .last_sealed_id = g_n, .sealed_segment_index = last_index + 1 };
+	wr_channel_publish_meta(ch, &m);
+	for (int follow = 0; follow < 2; follow++) {
+		char *dir = copy_log(NULL);
+		g_real_open = wr_sys.open;
+		g_races = 0;
+		wr_sys.open = open_compressing;
+		walrec_reader_options_t o;
+		walrec_reader_options_init(&o);
+		o.follow = follow;
+		o.channel = follow ? chan : NULL;
+		walrec_reader_t *r;
+		int orc = walrec_reader_open(&r, dir, &o);
+		wr_sys.open = g_real_open;
+		ck_assert_int_eq(orc, 0);
+		ck_assert_int_eq(g_races, 1);
+		walrec_event_t ev;
+		uint64_t id = 0;
+		int rc;
+		while ((rc = walrec_reader_next(r, &ev)) == 1)
+			check_event(&ev, ++id);
+		ck_assert_int_eq(rc, 0);
+		ck_assert_uint_eq(id, g_n);
+		walrec_reader_close(r);
+		wr_test_rmtree(dir);
+		free(dir);
+	}
+	wr_channel_close(ch);
+	wr_channel_unlink(chan);
 }
 END_TEST
 
@@ -1512,6 +1584,7 @@ reader_suite(void)
 	tcase_add_test(tc, test_reader_tolerant_skips_block);
 	tcase_add_test(tc, test_reader_tolerant_cold);
 	tcase_add_test(tc, test_reader_compressed_while_open);
+	tcase_add_test(tc, test_reader_compressed_while_scanned);
 	tcase_add_test(tc, test_reader_round_trip_preload);
 	tcase_add_test(tc, test_reader_preload_damaged_next);
 	tcase_add_test(tc, test_reader_flip_anywhere);
