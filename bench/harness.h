@@ -25,6 +25,7 @@ int wr_bench_append(int argc, char **argv);
 int wr_bench_recorder(int argc, char **argv);
 int wr_bench_durable(int argc, char **argv);
 int wr_bench_ipc(int argc, char **argv);
+int wr_bench_replay(int argc, char **argv);
 int wr_bench_telemetry(int argc, char **argv);
 int wr_bench_peers(int argc, char **argv);
 int wr_bench_idle(int argc, char **argv);

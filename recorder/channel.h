@@ -160,20 +160,29 @@ bool wr_channel_durable_wanted(const struct wr_channel *ch);
  */
 void wr_channel_post_durable(struct wr_channel *ch, uint64_t last_durable_id);
 
-/* The MetaState mirror for observers (seqlock write; one writer at a time). */
-void wr_channel_publish_meta(struct wr_channel *ch, uint32_t segment_index, uint32_t offset,
-			     uint64_t last_sealed_id, uint64_t last_durable_id);
-
 struct wr_channel_meta {
-	uint32_t segment_index;
-	uint32_t offset;
+	uint32_t segment_index;        /* MetaState (wal.meta) position: segment */
+	uint32_t offset;               /* ... and the end of its last sealed block */
 	uint64_t last_sealed_id;
 	uint64_t last_durable_id;
+	uint32_t sealed_segment_index; /* segment of the last sealed block written to its file */
+	uint32_t sealed_blocks;        /* blocks sealed in that segment (the last holds last_sealed_id) */
+	uint32_t change;               /* sealed_futex as read (reads only) */
 };
 
 /*
- * Read the mirror from any mapping. Returns 0, or -EAGAIN when a writer
- * stayed mid-update for too long (a writer killed mid-update).
+ * The MetaState mirror for observers and followers: a seqlock write of
+ * every field but change, then +1 on sealed_futex and a FUTEX_WAKE when a
+ * follower sleeps on it. Returns the number of followers woken. One
+ * writer thread at a time.
+ */
+int wr_channel_publish_meta(struct wr_channel *ch, const struct wr_channel_meta *m);
+
+/*
+ * Read the mirror from any mapping; out->change is the futex counter read
+ * before the fields (a later value means a later publish). Returns 1 when
+ * a recorder has published it, 0 when it never was (fields 0), or -EAGAIN
+ * when a writer stayed mid-update for too long (a writer killed mid-update).
  */
 int wr_channel_read_meta(const struct wr_chan_map *m, struct wr_channel_meta *out);
 

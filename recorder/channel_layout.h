@@ -70,11 +70,15 @@
  *     8    4 durable_futex    recorder: +1 after every durable_seq store
  *    12    4 durable_waiters  threads sleeping in wait_durable
  *
- * Meta mirror (64 bytes; seqlock, one writer):
- *     0    8 seq              odd while an update is in progress
- *     8    8 packed           (segment_index << 32) | offset
+ * Meta mirror (64 bytes; seqlock over 0..40, one writer):
+ *     0    8 seq              odd while an update is in progress; 0: never published
+ *     8    8 packed           (segment_index << 32) | offset, the MetaState (wal.meta) position
  *    16    8 last_sealed_id
  *    24    8 last_durable_id
+ *    32    8 sealed_pos       (segment_index << 32) | blocks: the sealed blocks written
+ *                             to that segment file, the last holding last_sealed_id
+ *    40    4 sealed_futex     +1 after every publish (futex word for followers)
+ *    44    4 followers        followers sleeping on sealed_futex (each adds itself)
  *
  * Wake (64 bytes):
  *     0    4 wake_futex       producers +1 before waking a parked recorder
@@ -241,6 +245,9 @@ struct wr_chan_meta {
 	_Atomic uint64_t packed;
 	_Atomic uint64_t last_sealed_id;
 	_Atomic uint64_t last_durable_id;
+	_Atomic uint64_t sealed_pos;
+	_Atomic uint32_t sealed_futex;
+	_Atomic uint32_t followers;
 };
 
 struct wr_chan_wake {
@@ -312,6 +319,9 @@ _Static_assert(offsetof(struct wr_chan_meta, seq) == 0, "meta seq");
 _Static_assert(offsetof(struct wr_chan_meta, packed) == 8, "meta packed");
 _Static_assert(offsetof(struct wr_chan_meta, last_sealed_id) == 16, "meta last_sealed_id");
 _Static_assert(offsetof(struct wr_chan_meta, last_durable_id) == 24, "meta last_durable_id");
+_Static_assert(offsetof(struct wr_chan_meta, sealed_pos) == 32, "meta sealed_pos");
+_Static_assert(offsetof(struct wr_chan_meta, sealed_futex) == 40, "meta sealed_futex");
+_Static_assert(offsetof(struct wr_chan_meta, followers) == 44, "meta followers");
 
 _Static_assert(sizeof(struct wr_chan_wake) == WR_CHAN_WAKE_SIZE, "wake");
 _Static_assert(offsetof(struct wr_chan_wake, wake_futex) == 0, "wake_futex");

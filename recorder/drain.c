@@ -9,6 +9,7 @@
 #include "lib/atomics.h"
 #include "lib/log.h"
 #include "recorder/drain.h"
+#include "recorder/follow.h"
 #include "recorder/recorder_impl.h"
 #include "recorder/telemetry.h"
 
@@ -68,22 +69,39 @@ drain_poll(struct drain *d, size_t batch)
 	return wr_channel_poll(d->ch, batch, &d->last_id, drain_take, d);
 }
 
-/* Hand sealed and durable progress to the producers (drain thread). */
+/*
+ * Hand sealed and durable progress to the producers, and the sealed
+ * position to observers and followers (drain thread).
+ */
 static void
 drain_progress(struct drain *d, uint64_t *sealed, uint64_t *durable)
 {
+	bool moved = false;
 	struct wr_sealed_pos sp = wr_manager_sealed_pos(&d->rec->manager);
 	if (sp.last_id > *sealed) {
 		*sealed = sp.last_id;
 		wr_channel_release_sealed(d->ch, *sealed);
+		moved = true;
 	}
 	uint64_t dur = wr_meta_coordinator_durable(&d->rec->coordinator);
 	if (dur > *durable) {
 		*durable = dur;
 		wr_channel_publish_durable(d->ch, dur);
+		moved = true;
+	}
+	if (moved) {
 		walrec_recorder_state_t st;
 		walrec_recorder_meta_state(d->rec, &st);
-		wr_channel_publish_meta(d->ch, st.meta_segment_index, st.meta_offset, *sealed, dur);
+		uint32_t blocks = sp.end > WR_SEGMENT_HEADER_SIZE
+					  ? (uint32_t)((sp.end - WR_SEGMENT_HEADER_SIZE) / WR_BLOCK_SIZE)
+					  : 0;
+		struct wr_channel_meta m = { .segment_index = st.meta_segment_index,
+					     .offset = st.meta_offset,
+					     .last_sealed_id = sp.last_id,
+					     .last_durable_id = *durable,
+					     .sealed_segment_index = sp.segment_index,
+					     .sealed_blocks = blocks };
+		wr_channel_publish_meta(d->ch, &m);
 	}
 }
 
@@ -155,6 +173,11 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 	int rc = drain_open(&d, name, o, stats);
 	if (rc < 0)
 		return rc;
+	/* Followers of the directory find the channel by this name (docs/reader.md). */
+	int arc = wr_follow_announce(rec->manager.dir, name);
+	if (arc < 0)
+		wr_log_warn("drain: cannot write %s/%s: %s (followers need --channel %s)",
+			    rec->manager.dir, WR_FOLLOW_NAME_FILE, walrec_strerror(arc), name);
 	size_t batch = o->batch ? o->batch : DRAIN_DEFAULT_BATCH;
 	uint64_t park_ns = o->channel.park_timeout_ns ? o->channel.park_timeout_ns
 						      : WR_CHANNEL_DEFAULT_PARK_NS;
