@@ -86,7 +86,11 @@ struct wr_bench_cpus {
 	uint64_t workers;
 };
 
-/* The last CPU this process may use for the owner, every other one for workers; no pinning with one CPU. */
+/*
+ * The owner on the CPU this process may use that has taken the fewest
+ * device interrupts (/proc/interrupts), every other one for workers; no
+ * pinning with one CPU.
+ */
 void wr_bench_cpus_default(struct wr_bench_cpus *c);
 
 /* Pin the calling thread to cpu (no-op for cpu < 0). 0 or -errno. */
