@@ -14,6 +14,13 @@
 #include "recorder/telemetry.h"
 
 #define DRAIN_DEFAULT_BATCH 4096u
+/*
+ * The drain thread writes sealed blocks itself once this many wait, a few
+ * at a time, rather than leave them all to the flusher thread, which would
+ * compete for a CPU with producers on a small machine.
+ */
+#define DRAIN_FLUSH_AT 2u
+#define DRAIN_FLUSH_MAX 8u
 /* Park length while appended events still wait to become durable: the
  * recorder must keep polling so the partial block gets sealed and synced. */
 #define DRAIN_PENDING_PARK_NS 100000ull /* 100 us */
@@ -217,6 +224,17 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 				break;
 			}
 			drain_progress(&d, &sealed, &durable);
+		}
+		struct wr_stage *st = &rec->manager.stage;
+		uint64_t staged = wr_stage_pending(st);
+		if (staged >= DRAIN_FLUSH_AT || (n == 0 && staged > 0)) {
+			if (wr_stage_flush_some(st, DRAIN_FLUSH_MAX) < 0) {
+				err = -WALREC_ELATCHED;
+				break;
+			}
+			drain_progress(&d, &sealed, &durable);
+			idle = 0;
+			continue;
 		}
 		if (n > 0) {
 			idle = 0;
