@@ -32,8 +32,10 @@ struct ipc_opts {
 	uint64_t events;        /* per producer */
 	uint64_t rate;          /* per producer, events/s; 0: as fast as possible */
 	uint32_t durable_every; /* 0: never wait */
+	uint32_t ring;          /* slots per producer ring; 0: the channel default */
 	bool json, no_pin, park;
-	struct wr_bench_cpus cpus;
+	struct wr_bench_cpus cpus; /* the drain thread (owner), the recorder's workers */
+	uint64_t producer_cpus;    /* the producer processes (0: anywhere) */
 };
 
 /* What a producer process measured; in memory shared with the parent. */
@@ -64,13 +66,15 @@ ipc_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: walrec bench ipc --dir DIR [--producers P] [--events N] [--rate R]\n"
-		"                        [--durable-every K] [--park] [--no-pin] [--json]\n"
+		"                        [--durable-every K] [--ring SLOTS] [--park] [--no-pin] [--json]\n"
 		"\n"
 		"P producer processes each append N events through the shared-memory\n"
 		"channel to a recorder draining it into a fresh log under DIR (removed\n"
-		"afterwards), twice: a throughput pass, then a pass timing every append. The recorder's drain thread runs alone on the last CPU and\n"
-		"busy-polls (--park: it sleeps when idle); producers and the recorder's\n"
-		"background threads share the other CPUs (--no-pin: no placement).\n"
+		"afterwards), twice: a throughput pass, then a pass timing every append.\n"
+		"The drain thread runs alone on the CPU that takes the fewest device\n"
+		"interrupts and busy-polls (--park: it sleeps when idle); producers and\n"
+		"the recorder's background threads share the other CPUs (--no-pin: no\n"
+		"placement).\n"
 		"Reports the producers' per-append latency (walrec_producer_try_append,\n"
 		"tick clock, overhead subtracted), the end-to-end latency from a producer's\n"
 		"append to the event being in the segment's block, throughput, and with\n"
@@ -82,7 +86,8 @@ ipc_usage(FILE *out)
 		"  --producers P      producer processes, 1..%u (default 1)\n"
 		"  --events N         events per producer (default 2M; k/M/G suffixes)\n"
 		"  --rate R           events/s per producer, paced (default: as fast as possible)\n"
-		"  --durable-every K  wait until durable after every K events (default: never)\n",
+		"  --durable-every K  wait until durable after every K events (default: never)\n"
+		"  --ring SLOTS       slots per producer ring, a power of two (default 65536)\n",
 		IPC_MAX_PRODUCERS);
 }
 
@@ -95,6 +100,7 @@ ipc_parse(int argc, char **argv, struct ipc_opts *o)
 		{ "events", required_argument, NULL, 'n' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "durable-every", required_argument, NULL, 'k' },
+		{ "ring", required_argument, NULL, 'R' },
 		{ "park", no_argument, NULL, 'P' },
 		{ "no-pin", no_argument, NULL, 'N' },
 		{ "json", no_argument, NULL, 'j' },
@@ -139,6 +145,15 @@ ipc_parse(int argc, char **argv, struct ipc_opts *o)
 				return WR_EXIT_USAGE;
 			}
 			o->durable_every = (uint32_t)v;
+			break;
+		case 'R':
+			if (!wr_tool_parse_u64(optarg, &v) || v < WR_CHAN_MIN_CAPACITY ||
+			    v > WR_CHAN_MAX_CAPACITY || (v & (v - 1)) != 0) {
+				wr_tool_error(CMD, "--ring: '%s' is not a power of two in %u..%u",
+					      optarg, WR_CHAN_MIN_CAPACITY, WR_CHAN_MAX_CAPACITY);
+				return WR_EXIT_USAGE;
+			}
+			o->ring = (uint32_t)v;
 			break;
 		case 'P':
 			o->park = true;
@@ -200,7 +215,7 @@ static void
 ipc_child_main(const struct ipc_opts *o, const char *name, uint32_t me, struct ipc_shared *sh)
 {
 	struct ipc_child *c = &sh->child[me];
-	ipc_pin_mask(o->cpus.workers);
+	ipc_pin_mask(o->producer_cpus);
 	walrec_producer_t *p = NULL;
 	/* The channel appears when the recorder is up: quiet retries until then. */
 	walrec_log_set_handler(ipc_quiet, NULL, WALREC_LOG_ERROR);
@@ -228,9 +243,10 @@ ipc_child_main(const struct ipc_opts *o, const char *name, uint32_t me, struct i
 		payload[3] = timed;
 		int64_t seq;
 		if (!timed) {
-			payload[2] = wr_clock_ticks();
+			/* Nothing measured per event here, no clock read of ours. */
+			payload[2] = 0;
 			if (o->durable_every && (k - 1) % o->durable_every == 0)
-				batch_t0 = payload[2];
+				batch_t0 = wr_clock_ticks();
 			seq = walrec_producer_append(p, payload);
 		} else {
 			uint64_t t0 = wr_bench_ticks();
@@ -332,6 +348,8 @@ wr_bench_ipc(int argc, char **argv)
 	o.cpus.workers = 0;
 	if (!o.no_pin)
 		wr_bench_cpus_default(&o.cpus);
+	/* Producers share the workers' CPUs: the drain thread stays alone. */
+	o.producer_cpus = o.cpus.workers;
 
 	struct wr_bench_clock clk;
 	wr_bench_clock_init(&clk);
@@ -371,6 +389,8 @@ wr_bench_ipc(int argc, char **argv)
 		struct wr_drain_options d;
 		wr_drain_options_default(&d);
 		d.channel.producers_max = o.producers;
+		if (o.ring)
+			d.channel.ring_capacity = o.ring;
 		d.busy_poll = !o.park;
 		d.on_running = ipc_on_running;
 		d.on_appended = ipc_on_appended;
@@ -433,6 +453,10 @@ wr_bench_ipc(int argc, char **argv)
 				    "4 KiB pwrite + fdatasync in DIR, median");
 	}
 	wr_bench_result_add(&r, "owner_cpu", o.cpus.owner, "CPU of the drain thread (-1: any)");
+	wr_bench_result_add(&r, "worker_cpus_mask", (double)o.cpus.workers,
+			    "CPUs of the recorder's background threads");
+	wr_bench_result_add(&r, "producer_cpus_mask", (double)o.producer_cpus,
+			    "CPUs of the producer processes (0: any)");
 	wr_bench_result_print(&r, o.json, stdout);
 	free(app);
 	free(ack);

@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <math.h>
 #include <sched.h>
@@ -172,6 +173,45 @@ wr_bench_result_print(const struct wr_bench_result *r, bool json, FILE *out)
 			format_number(buf, sizeof buf, r->extra[i].value), r->extra[i].about);
 }
 
+/*
+ * Device interrupts each CPU has taken (numbered lines of /proc/interrupts),
+ * into irqs[0..63]; false when the file can not be read.
+ */
+static bool
+bench_device_irqs(uint64_t irqs[64])
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	if (f == NULL)
+		return false;
+	memset(irqs, 0, 64 * sizeof irqs[0]);
+	char line[4096];
+	int ncpu = 0;
+	if (fgets(line, sizeof line, f) != NULL)
+		for (char *p = strstr(line, "CPU"); p; p = strstr(p + 3, "CPU"))
+			ncpu++;
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *p = line;
+		while (*p == ' ')
+			p++;
+		if (*p < '0' || *p > '9')
+			continue; /* NMI, LOC, RES...: not a device */
+		p = strchr(p, ':');
+		if (p == NULL)
+			continue;
+		p++;
+		for (int c = 0; c < ncpu && c < 64; c++) {
+			char *end;
+			unsigned long long v = strtoull(p, &end, 10);
+			if (end == p)
+				break;
+			irqs[c] += v;
+			p = end;
+		}
+	}
+	fclose(f);
+	return true;
+}
+
 void
 wr_bench_cpus_default(struct wr_bench_cpus *c)
 {
@@ -180,15 +220,19 @@ wr_bench_cpus_default(struct wr_bench_cpus *c)
 	cpu_set_t set;
 	if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
 		return;
+	/* The appender goes where the fewest device interrupts land (a disk's
+	 * completions arrive on one CPU), everything else on the others. */
+	uint64_t irqs[64];
+	bool have = bench_device_irqs(irqs);
 	for (int i = 0; i < 64; i++) {
 		if (!CPU_ISSET(i, &set))
 			continue;
-		if (c->owner >= 0)
-			c->workers |= (uint64_t)1 << c->owner;
-		c->owner = i;
+		if (c->owner < 0 || (have && irqs[i] < irqs[c->owner]))
+			c->owner = i;
 	}
-	if (c->workers == 0)
-		c->owner = -1;
+	for (int i = 0; i < 64; i++)
+		if (CPU_ISSET(i, &set) && i != c->owner)
+			c->workers |= (uint64_t)1 << i;
 }
 
 int
@@ -262,4 +306,22 @@ wr_bench_fdatasync_p50(const char *dir, int reps)
 	}
 	free(t);
 	return p50;
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) != 0 && errno != ENOENT)
+		fprintf(stderr, "walrec bench: cannot remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+void
+wr_bench_remove_tree(const char *dir)
+{
+	/* FTW_PHYS: a symbolic link is removed, never followed. */
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -25,6 +25,17 @@ int wr_bench_append(int argc, char **argv);
 int wr_bench_recorder(int argc, char **argv);
 int wr_bench_durable(int argc, char **argv);
 int wr_bench_ipc(int argc, char **argv);
+int wr_bench_replay(int argc, char **argv);
+int wr_bench_telemetry(int argc, char **argv);
+int wr_bench_peers(int argc, char **argv);
+int wr_bench_idle(int argc, char **argv);
+
+/* Remove dir and everything below it (a benchmark's own scratch directory). */
+void wr_bench_remove_tree(const char *dir);
+
+struct walrec_recorder;
+/* Wait (at most 5 s) until the recorder's preparer queue is full, as in a recorder that has been running. */
+void wr_bench_recorder_settle(struct walrec_recorder *rec);
 
 /* ---- clock ---------------------------------------------------------------- */
 
@@ -75,7 +86,11 @@ struct wr_bench_cpus {
 	uint64_t workers;
 };
 
-/* The last CPU this process may use for the owner, every other one for workers; no pinning with one CPU. */
+/*
+ * The owner on the CPU this process may use that has taken the fewest
+ * device interrupts (/proc/interrupts), every other one for workers; no
+ * pinning with one CPU.
+ */
 void wr_bench_cpus_default(struct wr_bench_cpus *c);
 
 /* Pin the calling thread to cpu (no-op for cpu < 0). 0 or -errno. */

@@ -8,3 +8,5 @@ EXTRA_DIST += docs/format.md
 EXTRA_DIST += docs/channel.md
 EXTRA_DIST += docs/reader.md
 EXTRA_DIST += docs/reliability.md
+EXTRA_DIST += docs/plots
+EXTRA_DIST += docs/operations.md

@@ -12,3 +12,7 @@ libwalrec_internal_la_SOURCES += lib/metrics_out.c lib/metrics_out.h
 libwalrec_internal_la_SOURCES += lib/futex.h
 libwalrec_internal_la_SOURCES += lib/thread.c lib/thread.h
 libwalrec_internal_la_SOURCES += lib/membarrier.h
+# lib/: a bounded SPSC ring of pointers between two threads.
+libwalrec_internal_la_SOURCES += lib/spsc.h
+# lib/: durable lag in time (oldest event not yet durable).
+libwalrec_internal_la_SOURCES += lib/lag.h

@@ -12,9 +12,17 @@
 #define WR_MEMBARRIER_H
 
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/*
+ * The commands are enum constants in <linux/membarrier.h>, which #ifdef
+ * can not see; their values are kernel ABI (Linux 4.16), so they are named
+ * here and the system call number decides.
+ */
+#define WR_MEMBARRIER_CMD_QUERY 0
+#define WR_MEMBARRIER_CMD_GLOBAL_EXPEDITED (1 << 1)
+#define WR_MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED (1 << 2)
 
 /*
  * Register this process for global expedited membarriers. 0 when it is
@@ -24,12 +32,13 @@
 static inline int
 wr_membarrier_register(void)
 {
-#ifdef MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED
-	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED))
+#ifdef SYS_membarrier
+	long q = syscall(SYS_membarrier, WR_MEMBARRIER_CMD_QUERY, 0, 0);
+	if (q < 0 || !(q & WR_MEMBARRIER_CMD_GLOBAL_EXPEDITED))
 		return -ENOSYS;
-	return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0
-												 : -errno;
+	return syscall(SYS_membarrier, WR_MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0
+		       ? 0
+		       : -errno;
 #else
 	return -ENOSYS;
 #endif
@@ -43,8 +52,8 @@ wr_membarrier_register(void)
 static inline int
 wr_membarrier_global(void)
 {
-#ifdef MEMBARRIER_CMD_GLOBAL_EXPEDITED
-	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -errno;
+#ifdef SYS_membarrier
+	return syscall(SYS_membarrier, WR_MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -errno;
 #else
 	return -ENOSYS;
 #endif

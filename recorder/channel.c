@@ -221,8 +221,8 @@ chan_validate(struct wr_chan_map *m, const char *path)
 	return 0;
 }
 
-int
-wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populate)
+static int
+chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populate, bool readonly)
 {
 	char path[WR_CHAN_NAME_MAX + 16];
 	memset(m, 0, sizeof *m);
@@ -231,10 +231,12 @@ wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populat
 	if (rc < 0)
 		return rc;
 	chan_path(path, sizeof path, name);
-	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	int fd = shm_open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
-		wr_log_syscall("shm_open", path, errno);
+		/* A missing channel is an answer, not a failure, for observers. */
+		if (!(readonly && errno == ENOENT))
+			wr_log_syscall("shm_open", path, errno);
 		return rc;
 	}
 	struct stat st;
@@ -250,7 +252,7 @@ wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populat
 		close(fd);
 		return -WALREC_EFORMAT;
 	}
-	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+	void *base = mmap(NULL, (size_t)st.st_size, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
 			  MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
 	if (base == MAP_FAILED) {
 		rc = -errno;
@@ -269,6 +271,22 @@ wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populat
 	}
 	*fdp = fd;
 	return 0;
+}
+
+int
+wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fdp, bool populate)
+{
+	return chan_map_open(m, name, fdp, populate, false);
+}
+
+int
+wr_chan_map_open_readonly(struct wr_chan_map *m, const char *name)
+{
+	int fd;
+	int rc = chan_map_open(m, name, &fd, false, true);
+	if (rc == 0)
+		close(fd); /* the mapping keeps the object */
+	return rc;
 }
 
 void
@@ -1123,27 +1141,44 @@ wr_channel_set_state(struct wr_channel *ch, uint32_t state)
 	return 0;
 }
 
-void
-wr_channel_publish_meta(struct wr_channel *ch, uint32_t segment_index, uint32_t offset,
-			uint64_t last_sealed_id, uint64_t last_durable_id)
+int
+wr_channel_publish_meta(struct wr_channel *ch, const struct wr_channel_meta *v)
 {
 	struct wr_chan_meta *m = ch->map.meta;
 	uint64_t s = wr_load_relaxed(&m->seq);
+	/* Odd at rest: a writer (an earlier recorder) was killed mid-update.
+	 * Start from the next even value so the parity means what it says. */
+	s += s & 1;
 	wr_store_relaxed(&m->seq, s + 1);
 	/* Orders the odd seq before the field stores (pairs with the reader's
 	 * acquire fence before its second seq load). */
 	wr_fence_release();
-	wr_store_relaxed(&m->packed, ((uint64_t)segment_index << 32) | offset);
-	wr_store_relaxed(&m->last_sealed_id, last_sealed_id);
-	wr_store_relaxed(&m->last_durable_id, last_durable_id);
+	wr_store_relaxed(&m->packed, ((uint64_t)v->segment_index << 32) | v->offset);
+	wr_store_relaxed(&m->last_sealed_id, v->last_sealed_id);
+	wr_store_relaxed(&m->last_durable_id, v->last_durable_id);
+	wr_store_relaxed(&m->sealed_pos,
+			 ((uint64_t)v->sealed_segment_index << 32) | v->sealed_blocks);
 	/* Pairs with the reader's acquire load of seq. */
 	wr_store_release(&m->seq, s + 2);
+	/* Release pairs with a follower's acquire load of sealed_futex before
+	 * it reads the mirror: a new count means these fields are visible. */
+	wr_fetch_add_acq_rel(&m->sealed_futex, 1);
+	/* Pairs with the fence a follower makes between adding itself to
+	 * followers and its last look at sealed_futex: either it sees the new
+	 * count and does not sleep, or this load sees it and wakes it. */
+	wr_fence_seq_cst();
+	if (wr_load_relaxed(&m->followers) == 0)
+		return 0;
+	int woken = wr_futex_wake(&m->sealed_futex, INT_MAX);
+	return woken > 0 ? woken : 0;
 }
 
 int
 wr_channel_read_meta(const struct wr_chan_map *map, struct wr_channel_meta *out)
 {
 	struct wr_chan_meta *m = map->meta;
+	/* Acquire pairs with the release add in wr_channel_publish_meta. */
+	uint32_t change = wr_load_acquire(&m->sealed_futex);
 	for (int tries = 0; tries < 1000; tries++) {
 		/* Acquire pairs with the writer's final release store of seq. */
 		uint64_t s1 = wr_load_acquire(&m->seq);
@@ -1154,12 +1189,16 @@ wr_channel_read_meta(const struct wr_chan_map *map, struct wr_channel_meta *out)
 		uint64_t packed = wr_load_relaxed(&m->packed);
 		out->last_sealed_id = wr_load_relaxed(&m->last_sealed_id);
 		out->last_durable_id = wr_load_relaxed(&m->last_durable_id);
+		uint64_t sealed = wr_load_relaxed(&m->sealed_pos);
 		/* Pairs with the writer's release fence after its odd seq. */
 		wr_fence_acquire();
 		if (wr_load_relaxed(&m->seq) == s1) {
 			out->segment_index = (uint32_t)(packed >> 32);
 			out->offset = (uint32_t)packed;
-			return 0;
+			out->sealed_segment_index = (uint32_t)(sealed >> 32);
+			out->sealed_blocks = (uint32_t)sealed;
+			out->change = change;
+			return s1 != 0;
 		}
 	}
 	return -EAGAIN;

@@ -11,7 +11,10 @@
  * publish_durable, reclaim, park, idle, set_state, close. The only calls
  * any other thread may make are wr_channel_post_durable(), wr_channel_wake()
  * and wr_channel_publish_meta() (one writer thread at a time for the
- * latter). Producers are other processes using include/walrec/producer.h.
+ * latter); wr_channel_metrics() and wr_channel_map() may be read from any
+ * thread (the telemetry aggregator: relaxed loads of counters and of the
+ * shared words, never the drain thread's private state). Producers are
+ * other processes using include/walrec/producer.h.
  */
 #ifndef WR_CHANNEL_H
 #define WR_CHANNEL_H
@@ -157,20 +160,29 @@ bool wr_channel_durable_wanted(const struct wr_channel *ch);
  */
 void wr_channel_post_durable(struct wr_channel *ch, uint64_t last_durable_id);
 
-/* The MetaState mirror for observers (seqlock write; one writer at a time). */
-void wr_channel_publish_meta(struct wr_channel *ch, uint32_t segment_index, uint32_t offset,
-			     uint64_t last_sealed_id, uint64_t last_durable_id);
-
 struct wr_channel_meta {
-	uint32_t segment_index;
-	uint32_t offset;
+	uint32_t segment_index;        /* MetaState (wal.meta) position: segment */
+	uint32_t offset;               /* ... and the end of its last sealed block */
 	uint64_t last_sealed_id;
 	uint64_t last_durable_id;
+	uint32_t sealed_segment_index; /* segment of the last sealed block written to its file */
+	uint32_t sealed_blocks;        /* blocks sealed in that segment (the last holds last_sealed_id) */
+	uint32_t change;               /* sealed_futex as read (reads only) */
 };
 
 /*
- * Read the mirror from any mapping. Returns 0, or -EAGAIN when a writer
- * stayed mid-update for too long (a writer killed mid-update).
+ * The MetaState mirror for observers and followers: a seqlock write of
+ * every field but change, then +1 on sealed_futex and a FUTEX_WAKE when a
+ * follower sleeps on it. Returns the number of followers woken. One
+ * writer thread at a time.
+ */
+int wr_channel_publish_meta(struct wr_channel *ch, const struct wr_channel_meta *m);
+
+/*
+ * Read the mirror from any mapping; out->change is the futex counter read
+ * before the fields (a later value means a later publish). Returns 1 when
+ * a recorder has published it, 0 when it never was (fields 0), or -EAGAIN
+ * when a writer stayed mid-update for too long (a writer killed mid-update).
  */
 int wr_channel_read_meta(const struct wr_chan_map *m, struct wr_channel_meta *out);
 
@@ -218,6 +230,12 @@ const struct wr_chan_map *wr_channel_map(const struct wr_channel *ch);
  * -EINVAL (name), -ENOENT, -EACCES, -WALREC_EFORMAT, -errno.
  */
 int wr_chan_map_open(struct wr_chan_map *m, const char *name, int *fd, bool populate);
+/*
+ * For observers (walrec stat): map and validate an existing channel
+ * read-only (PROT_READ, O_RDONLY: needs only read permission). Writing
+ * through m is a fault. Returns as wr_chan_map_open; -ENOENT is not logged.
+ */
+int wr_chan_map_open_readonly(struct wr_chan_map *m, const char *name);
 void wr_chan_map_close(struct wr_chan_map *m);
 
 #endif

@@ -15,7 +15,7 @@
  *   durable    cursors_off + cursors_size          P * 64    durable sequences
  *   meta       durable_off + durable_size          64        MetaState mirror
  *   wake       meta_off + 64                       64        recorder wake-up
- *   telemetry  round_up(wake_off + 64, 4096)       65536     reserved (snapshots)
+ *   telemetry  round_up(wake_off + 64, 4096)       65536     snapshots (recorder/telemetry_layout.h)
  *   rings      round_up(tel_off + 65536, 4096)     P * C * 64
  *   takes      rings_off + rings_size              P * (64 + T * 32)  take logs
  *   total      takes_off + takes_size (the object's size, checked with fstat)
@@ -54,19 +54,31 @@
  * the same line on the hot path.
  *     0    8 head           producer: count of published slots (monotonic)
  *     8    4 space_waiters  producer threads sleeping for the tail to move
+ *    12    4 reserved (0)
+ *    16    8 attach_head    producer: head when this attachment began
+ *    24    8 full_waits     producer: appends that found the ring full
+ *    32    8 recorder_wakes producer: FUTEX_WAKEs of a parked recorder
  *    64    8 tail           recorder: count of released slots (monotonic)
  *    72    4 tail_futex     recorder: +1 after every tail store (futex word)
+ * attach_head, full_waits and recorder_wakes are telemetry: the appending
+ * thread sets them at attach (before the release CAS to ACTIVE) and bumps
+ * the counters on its slow paths, on the line it writes anyway; only the
+ * telemetry aggregator reads them.
  *
  * Durable entry (64 bytes each):
  *     0    8 durable_seq      recorder: count of durable slots (monotonic)
  *     8    4 durable_futex    recorder: +1 after every durable_seq store
  *    12    4 durable_waiters  threads sleeping in wait_durable
  *
- * Meta mirror (64 bytes; seqlock, one writer):
- *     0    8 seq              odd while an update is in progress
- *     8    8 packed           (segment_index << 32) | offset
+ * Meta mirror (64 bytes; seqlock over 0..40, one writer):
+ *     0    8 seq              odd while an update is in progress; 0: never published
+ *     8    8 packed           (segment_index << 32) | offset, the MetaState (wal.meta) position
  *    16    8 last_sealed_id
  *    24    8 last_durable_id
+ *    32    8 sealed_pos       (segment_index << 32) | blocks: the sealed blocks written
+ *                             to that segment file, the last holding last_sealed_id
+ *    40    4 sealed_futex     +1 after every publish (futex word for followers)
+ *    44    4 followers        followers sleeping on sealed_futex (each adds itself)
  *
  * Wake (64 bytes):
  *     0    4 wake_futex       producers +1 before waking a parked recorder
@@ -213,6 +225,10 @@ struct wr_chan_cursor {
 	/* head line: written by the producer */
 	WR_ALIGNED_LINE _Atomic uint64_t head;
 	_Atomic uint32_t space_waiters;
+	uint32_t reserved;
+	_Atomic uint64_t attach_head;
+	_Atomic uint64_t full_waits;
+	_Atomic uint64_t recorder_wakes;
 	/* tail line: written by the recorder */
 	WR_ALIGNED_LINE _Atomic uint64_t tail;
 	_Atomic uint32_t tail_futex;
@@ -229,6 +245,9 @@ struct wr_chan_meta {
 	_Atomic uint64_t packed;
 	_Atomic uint64_t last_sealed_id;
 	_Atomic uint64_t last_durable_id;
+	_Atomic uint64_t sealed_pos;
+	_Atomic uint32_t sealed_futex;
+	_Atomic uint32_t followers;
 };
 
 struct wr_chan_wake {
@@ -284,6 +303,9 @@ _Static_assert(offsetof(struct wr_chan_entry, reject_reason) == 24, "reject_reas
 _Static_assert(sizeof(struct wr_chan_cursor) == WR_CHAN_CURSOR_SIZE, "cursor");
 _Static_assert(offsetof(struct wr_chan_cursor, head) == 0, "head");
 _Static_assert(offsetof(struct wr_chan_cursor, space_waiters) == 8, "space_waiters");
+_Static_assert(offsetof(struct wr_chan_cursor, attach_head) == 16, "attach_head");
+_Static_assert(offsetof(struct wr_chan_cursor, full_waits) == 24, "full_waits");
+_Static_assert(offsetof(struct wr_chan_cursor, recorder_wakes) == 32, "recorder_wakes");
 _Static_assert(offsetof(struct wr_chan_cursor, tail) == 64, "tail");
 _Static_assert(offsetof(struct wr_chan_cursor, tail_futex) == 72, "tail_futex");
 
@@ -297,6 +319,9 @@ _Static_assert(offsetof(struct wr_chan_meta, seq) == 0, "meta seq");
 _Static_assert(offsetof(struct wr_chan_meta, packed) == 8, "meta packed");
 _Static_assert(offsetof(struct wr_chan_meta, last_sealed_id) == 16, "meta last_sealed_id");
 _Static_assert(offsetof(struct wr_chan_meta, last_durable_id) == 24, "meta last_durable_id");
+_Static_assert(offsetof(struct wr_chan_meta, sealed_pos) == 32, "meta sealed_pos");
+_Static_assert(offsetof(struct wr_chan_meta, sealed_futex) == 40, "meta sealed_futex");
+_Static_assert(offsetof(struct wr_chan_meta, followers) == 44, "meta followers");
 
 _Static_assert(sizeof(struct wr_chan_wake) == WR_CHAN_WAKE_SIZE, "wake");
 _Static_assert(offsetof(struct wr_chan_wake, wake_futex) == 0, "wake_futex");

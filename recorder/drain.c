@@ -9,9 +9,18 @@
 #include "lib/atomics.h"
 #include "lib/log.h"
 #include "recorder/drain.h"
+#include "recorder/follow.h"
 #include "recorder/recorder_impl.h"
+#include "recorder/telemetry.h"
 
 #define DRAIN_DEFAULT_BATCH 4096u
+/*
+ * The drain thread writes sealed blocks itself once this many wait, a few
+ * at a time, rather than leave them all to the flusher thread, which would
+ * compete for a CPU with producers on a small machine.
+ */
+#define DRAIN_FLUSH_AT 2u
+#define DRAIN_FLUSH_MAX 8u
 /* Park length while appended events still wait to become durable: the
  * recorder must keep polling so the partial block gets sealed and synced. */
 #define DRAIN_PENDING_PARK_NS 100000ull /* 100 us */
@@ -67,22 +76,39 @@ drain_poll(struct drain *d, size_t batch)
 	return wr_channel_poll(d->ch, batch, &d->last_id, drain_take, d);
 }
 
-/* Hand sealed and durable progress to the producers (drain thread). */
+/*
+ * Hand sealed and durable progress to the producers, and the sealed
+ * position to observers and followers (drain thread).
+ */
 static void
 drain_progress(struct drain *d, uint64_t *sealed, uint64_t *durable)
 {
+	bool moved = false;
 	struct wr_sealed_pos sp = wr_manager_sealed_pos(&d->rec->manager);
 	if (sp.last_id > *sealed) {
 		*sealed = sp.last_id;
 		wr_channel_release_sealed(d->ch, *sealed);
+		moved = true;
 	}
 	uint64_t dur = wr_meta_coordinator_durable(&d->rec->coordinator);
 	if (dur > *durable) {
 		*durable = dur;
 		wr_channel_publish_durable(d->ch, dur);
+		moved = true;
+	}
+	if (moved) {
 		walrec_recorder_state_t st;
 		walrec_recorder_meta_state(d->rec, &st);
-		wr_channel_publish_meta(d->ch, st.meta_segment_index, st.meta_offset, *sealed, dur);
+		uint32_t blocks = sp.end > WR_SEGMENT_HEADER_SIZE
+					  ? (uint32_t)((sp.end - WR_SEGMENT_HEADER_SIZE) / WR_BLOCK_SIZE)
+					  : 0;
+		struct wr_channel_meta m = { .segment_index = st.meta_segment_index,
+					     .offset = st.meta_offset,
+					     .last_sealed_id = sp.last_id,
+					     .last_durable_id = *durable,
+					     .sealed_segment_index = sp.segment_index,
+					     .sealed_blocks = blocks };
+		wr_channel_publish_meta(d->ch, &m);
 	}
 }
 
@@ -154,11 +180,21 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 	int rc = drain_open(&d, name, o, stats);
 	if (rc < 0)
 		return rc;
+	/* Followers of the directory find the channel by this name (docs/reader.md). */
+	int arc = wr_follow_announce(rec->manager.dir, name);
+	if (arc < 0)
+		wr_log_warn("drain: cannot write %s/%s: %s (followers need --channel %s)",
+			    rec->manager.dir, WR_FOLLOW_NAME_FILE, walrec_strerror(arc), name);
 	size_t batch = o->batch ? o->batch : DRAIN_DEFAULT_BATCH;
 	uint64_t park_ns = o->channel.park_timeout_ns ? o->channel.park_timeout_ns
 						      : WR_CHANNEL_DEFAULT_PARK_NS;
 	uint64_t sealed = 0, durable = 0;
 	wr_channel_set_state(d.ch, WR_CHAN_RUNNING);
+	/* Snapshots for observers; recording goes on without them if they fail. */
+	struct wr_telemetry *tel = NULL;
+	if (o->telemetry_interval_ns != WR_DRAIN_NO_TELEMETRY &&
+	    wr_telemetry_start(&tel, rec, d.ch, o->telemetry_interval_ns) < 0)
+		wr_log_warn("drain: channel %s: running without telemetry snapshots", name);
 	if (o->on_running)
 		o->on_running(o->arg, d.ch, stats->resumed_from);
 
@@ -189,6 +225,17 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 			}
 			drain_progress(&d, &sealed, &durable);
 		}
+		struct wr_stage *st = &rec->manager.stage;
+		uint64_t staged = wr_stage_pending(st);
+		if (staged >= DRAIN_FLUSH_AT || (n == 0 && staged > 0)) {
+			if (wr_stage_flush_some(st, DRAIN_FLUSH_MAX) < 0) {
+				err = -WALREC_ELATCHED;
+				break;
+			}
+			drain_progress(&d, &sealed, &durable);
+			idle = 0;
+			continue;
+		}
 		if (n > 0) {
 			idle = 0;
 			continue;
@@ -207,6 +254,7 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 	if (err < 0)
 		wr_log_error("drain: stopping on error: %s", walrec_strerror(err));
 	rc = drain_stop(&d, batch, &sealed, &durable, err);
+	wr_telemetry_stop(tel); /* the final snapshot shows the channel stopped */
 	stats->events = d.events;
 	wr_channel_close(d.ch);
 	return rc;

@@ -16,6 +16,8 @@
 
 #include "recorder/channel.h"
 
+#define WR_DRAIN_NO_TELEMETRY UINT64_MAX
+
 struct wr_drain_options {
 	struct wr_channel_options channel; /* used when the channel is created */
 	uint32_t batch;                    /* slots per poll; default 4096 */
@@ -24,6 +26,10 @@ struct wr_drain_options {
 	 * producer's append to the log, at the price of a CPU kept busy.
 	 */
 	bool busy_poll;
+	/* Telemetry snapshots into the channel (recorder/telemetry.h): every
+	 * telemetry_interval_ns (0: 1 s; 10 ms..1 h), or none with
+	 * WR_DRAIN_NO_TELEMETRY. */
+	uint64_t telemetry_interval_ns;
 	/* Called once the channel is running (e.g. to announce readiness); may be NULL. */
 	void (*on_running)(void *arg, const struct wr_channel *ch, uint64_t resumed_from);
 	/*

@@ -19,5 +19,10 @@ walrecinclude_HEADERS += include/walrec/producer.h
 # recorder/: the drain loop connecting the channel to the embedded recorder.
 libwalrec_internal_la_SOURCES += recorder/drain.c recorder/drain.h
 # recorder/: the public reader (a WAL directory in id order, seek, tolerant mode).
-libwalrec_internal_la_SOURCES += recorder/reader.c
+libwalrec_internal_la_SOURCES += recorder/reader.c \
+	recorder/preloader.c recorder/preloader.h \
+	recorder/follow.c recorder/follow.h
 walrecinclude_HEADERS += include/walrec/reader.h
+# recorder/: telemetry snapshots in the channel (aggregator, readers, renderings).
+libwalrec_internal_la_SOURCES += \
+	recorder/telemetry.c recorder/telemetry.h recorder/telemetry_layout.h

@@ -237,7 +237,7 @@ wr_manager_append_slow(struct wr_manager *m, const walrec_event_t *ev, uint64_t 
 		if (rc < 0)
 			return rc;
 	}
-	bool timed = (m->sample & 1023u) == 0;
+	bool timed = WR_STATS_ON && (m->sample & 1023u) == 0;
 	uint64_t t0 = timed ? wr_clock_now_ns() : 0;
 	walrec_event_t e = *ev;
 	e.event_id = m->last_id + 1;
@@ -429,11 +429,15 @@ manager_quarantine(struct wr_manager *m, const char *path, const char *why)
  * Check wal.meta's state against the segment it names: the file exists
  * with a segment size, the offset is a block boundary inside it, and the
  * block before the offset is a valid block ending at last_event_id.
- * Returns true, or false with the reason in why.
+ * Returns true, or false with the reason in why; *expected says the
+ * disagreement is what a crash normally leaves (the segment was compressed
+ * after the last wal.meta update), not damage.
  */
 static bool
-manager_meta_check(struct wr_manager *m, const struct wr_meta_state *st, char *why, size_t n)
+manager_meta_check(struct wr_manager *m, const struct wr_meta_state *st, char *why, size_t n,
+		   bool *expected)
 {
+	*expected = false;
 	char path[4200];
 	if (manager_segment_path(m, path, sizeof path, st->segment_index, false) != 0) {
 		snprintf(why, n, "names segment %u, whose path is too long", st->segment_index);
@@ -441,8 +445,17 @@ manager_meta_check(struct wr_manager *m, const struct wr_meta_state *st, char *w
 	}
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(why, n, "names segment %u, which does not exist (%s)", st->segment_index,
-			 strerror(errno));
+		int err = errno;
+		char cold[4200];
+		if (err == ENOENT &&
+		    manager_segment_path(m, cold, sizeof cold, st->segment_index, true) == 0 &&
+		    access(cold, F_OK) == 0) {
+			*expected = true;
+			snprintf(why, n, "names segment %u, compressed since then", st->segment_index);
+		} else {
+			snprintf(why, n, "names segment %u, which does not exist (%s)",
+				 st->segment_index, strerror(err));
+		}
 		return false;
 	}
 	bool ok = false;
@@ -612,7 +625,7 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 
 	/* wal.meta: trusted only after it agrees with the segment it names. */
 	struct wr_meta_state ms = { 0 };
-	bool meta_ok = false;
+	bool meta_ok = false, expected = false;
 	char why[512] = "";
 	int lrc = wr_meta_store_load(m->meta);
 	if (lrc == -ENOENT)
@@ -623,10 +636,12 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 		snprintf(why, sizeof why, "can not be read (%s)", walrec_strerror(lrc));
 	else {
 		ms = wr_meta_store_get_state(m->meta);
-		meta_ok = manager_meta_check(m, &ms, why, sizeof why);
+		meta_ok = manager_meta_check(m, &ms, why, sizeof why, &expected);
 	}
 	bool fresh = hot.n == 0 && cold.n == 0;
-	if (!meta_ok && !(fresh && lrc == -ENOENT))
+	if (!meta_ok && expected)
+		wr_log_info("%s/wal.meta %s; finding the last segment by scanning", m->dir, why);
+	else if (!meta_ok && !(fresh && lrc == -ENOENT))
 		wr_log_warn("%s/wal.meta %s; recovering by scanning the segments", m->dir, why);
 
 	/* The last segment: newest first, the first with a valid header and data. */

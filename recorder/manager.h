@@ -142,7 +142,8 @@ int wr_manager_flush(struct wr_manager *m);
 
 /*
  * The hot path: one relaxed load of attention, id assignment, the writer's
- * append (a block is committed to the stage every 256 events). 0 or the
+ * append (a block is committed to the stage every 256 events). The 1-in-1024
+ * timed sample (slow path) is compiled out with --disable-telemetry. 0 or the
  * codes of walrec_recorder_append(). Owner thread only.
  */
 WR_INLINE int
@@ -151,7 +152,7 @@ wr_manager_append(struct wr_manager *m, const walrec_event_t *ev, uint64_t *assi
 	/* Relaxed: the bits are requests and stop signals; acting on one a
 	 * few appends late is harmless, and the slow path re-reads them. */
 	if (WR_UNLIKELY(wr_load_relaxed(&m->attention) != 0) ||
-	    WR_UNLIKELY((++m->sample & 1023u) == 0))
+	    (WR_STATS_ON && WR_UNLIKELY((++m->sample & 1023u) == 0)))
 		return wr_manager_append_slow(m, ev, assigned_id);
 	struct wr_segment_writer *w = &m->active->writer;
 	walrec_event_t e = *ev;

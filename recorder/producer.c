@@ -15,6 +15,7 @@
 #include "lib/futex.h"
 #include "lib/log.h"
 #include "lib/membarrier.h"
+#include "lib/stats.h"
 #include "recorder/channel.h"
 
 /* Spins on a full ring before sleeping on the tail futex. */
@@ -132,6 +133,10 @@ walrec_producer_attach(walrec_producer_t **out, const char *name)
 		p->wake = m->wake;
 		p->index = i;
 		p->owner = WR_CHAN_OWNER(pid, WR_CHAN_ENTRY_ACTIVE);
+		/* Telemetry of this attachment, published by the CAS below. */
+		wr_store_relaxed(&cur->attach_head, h);
+		wr_store_relaxed(&cur->full_waits, 0);
+		wr_store_relaxed(&cur->recorder_wakes, 0);
 		wr_store_relaxed(&e->tag, wr_fetch_add_relaxed(&m->control->attach_count, 1) + 1);
 		wr_store_relaxed(&e->attach_ns, wr_clock_realtime_ns());
 		wr_store_relaxed(&e->reject_reason, WR_CHAN_REJECT_NONE);
@@ -154,9 +159,18 @@ walrec_producer_attach(walrec_producer_t **out, const char *name)
 	return -EBUSY;
 }
 
+/* Telemetry on the producer's own head line (appending thread only). */
+static inline void
+prod_count(_Atomic uint64_t *c)
+{
+	if (WR_STATS_ON)
+		wr_add_single_writer(c, 1);
+}
+
 static void
 prod_wake_recorder(walrec_producer_t *p)
 {
+	prod_count(&p->cur->recorder_wakes);
 	/* The increment makes a park that read the old value return at once. */
 	wr_fetch_add_acq_rel(&p->wake->wake_futex, 1);
 	wr_futex_wake(&p->wake->wake_futex, 1);
@@ -178,8 +192,10 @@ walrec_producer_try_append_ts(walrec_producer_t *p, const void *payload, uint64_
 		if (WR_UNLIKELY(t > h || h - t > p->capacity))
 			return -WALREC_ECORRUPT;
 		p->cached_tail = t;
-		if (h - t == p->capacity)
+		if (h - t == p->capacity) {
+			prod_count(&p->cur->full_waits);
 			return -EAGAIN;
+		}
 	}
 	walrec_event_t *s = p->ring + (h & p->mask);
 	s->event_id = 0;

@@ -347,7 +347,16 @@ writer_metrics_emit(const struct wr_segment_writer_metrics *m, struct wr_out *o)
 	wr_out_counter(o, "quarantine_copies",
 		       "Segments copied aside before a cut that had non-empty blocks after it.",
 		       &m->quarantine_copies);
-	wr_out_counter(o, "validation_failures", "Blocks or headers that failed validation.",
+	wr_out_counter(o, "header_checksum_failures", "Segment or block headers whose checksum failed.",
+		       &m->header_checksum_failures);
+	wr_out_counter(o, "block_checksum_failures",
+		       "Blocks whose payload checksum failed.",
+		       &m->block_checksum_failures);
+	wr_out_counter(o, "chained_checksum_failures",
+		       "Blocks whose chained checksum did not follow the previous block.",
+		       &m->chained_checksum_failures);
+	wr_out_counter(o, "validation_failures",
+		       "Blocks or headers that failed another validity rule.",
 		       &m->validation_failures);
 	wr_out_component_end(o);
 }
@@ -368,19 +377,25 @@ wr_recorder_metrics_copy(const struct walrec_recorder *rec, struct wr_recorder_m
 }
 
 void
+wr_recorder_metrics_emit_sections(const struct wr_recorder_metrics *snap, struct wr_out *o)
+{
+	wr_manager_metrics_emit(&snap->manager, snap->events_appended, o);
+	writer_metrics_emit(&snap->writer, o);
+	wr_segment_preparer_metrics_emit(&snap->preparer, o);
+	wr_segment_maintainer_metrics_emit(&snap->maintainer, o);
+	wr_meta_coordinator_metrics_emit(&snap->durability, o);
+	wr_meta_store_metrics_emit(&snap->meta_store, o);
+	wr_stage_metrics_emit(&snap->flusher, o);
+}
+
+void
 wr_recorder_metrics_emit(const struct wr_recorder_metrics *snap, FILE *f, int format)
 {
 	struct wr_out o;
 	wr_out_begin(&o, f, format == WALREC_METRICS_PROMETHEUS ? WR_OUT_PROMETHEUS
 			    : format == WALREC_METRICS_JSON     ? WR_OUT_JSON
 								: WR_OUT_TEXT);
-	wr_manager_metrics_emit(&snap->manager, snap->events_appended, &o);
-	writer_metrics_emit(&snap->writer, &o);
-	wr_segment_preparer_metrics_emit(&snap->preparer, &o);
-	wr_segment_maintainer_metrics_emit(&snap->maintainer, &o);
-	wr_meta_coordinator_metrics_emit(&snap->durability, &o);
-	wr_meta_store_metrics_emit(&snap->meta_store, &o);
-	wr_stage_metrics_emit(&snap->flusher, &o);
+	wr_recorder_metrics_emit_sections(snap, &o);
 	wr_out_end(&o);
 }
 

@@ -50,8 +50,12 @@ struct walrec_recorder {
 /* Snapshot every component's metrics (relaxed copies). */
 void wr_recorder_metrics_copy(const struct walrec_recorder *rec, struct wr_recorder_metrics *dst);
 
-/* Emit a snapshot in any wr_out format. */
+/* Emit a snapshot as a whole document (format: WALREC_METRICS_*). */
 void wr_recorder_metrics_emit(const struct wr_recorder_metrics *snap, FILE *f, int format);
+
+/* Emit every component's section into a document the caller began. */
+struct wr_out;
+void wr_recorder_metrics_emit_sections(const struct wr_recorder_metrics *snap, struct wr_out *o);
 
 /* Check a configuration; logs the first bad field with its range. 0 or -EINVAL. */
 int wr_recorder_config_check(const walrec_recorder_config_t *cfg);

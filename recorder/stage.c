@@ -149,11 +149,19 @@ stage_write_run(struct wr_stage *st, uint64_t t, uint32_t k)
 int
 wr_stage_flush(struct wr_stage *st)
 {
+	return wr_stage_flush_some(st, UINT32_MAX);
+}
+
+int
+wr_stage_flush_some(struct wr_stage *st, uint32_t max_blocks)
+{
 	pthread_mutex_lock(&st->lock);
 	int err = wr_load_relaxed(&st->error);
 	uint64_t t = wr_load_relaxed(&st->tail); /* only flushers store it, under the lock */
 	/* Acquire: pairs with the release store in wr_stage_commit. */
 	uint64_t r = wr_load_acquire(&st->ready);
+	if (r - t > max_blocks)
+		r = t + max_blocks;
 	int n = 0;
 	while (err == 0 && t < r) {
 		const struct wr_stage_entry *e = &st->entries[t & st->mask];

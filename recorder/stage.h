@@ -162,6 +162,17 @@ wr_stage_position(const struct wr_stage *st)
  */
 int wr_stage_flush(struct wr_stage *st);
 
+/* The same, writing at most max_blocks (the oldest). */
+int wr_stage_flush_some(struct wr_stage *st, uint32_t max_blocks);
+
+/* Blocks committed and not yet written (owner thread). */
+static inline uint64_t
+wr_stage_pending(const struct wr_stage *st)
+{
+	/* Relaxed: a hint for when to flush; flushing reads it properly. */
+	return st->head - wr_load_relaxed(&st->tail);
+}
+
 /*
  * Flush until every block below position pos is written. 0 or the
  * latched error. Any thread.

@@ -568,22 +568,38 @@ START_TEST(test_channel_meta_mirror)
 	chan_name(name, sizeof name, "meta");
 	struct wr_channel *ch = chan_create(name, 1, 2);
 	struct wr_channel_meta m;
+	/* Never published: 0, fields zero. */
 	ck_assert_int_eq(wr_channel_read_meta(wr_channel_map(ch), &m), 0);
 	ck_assert_uint_eq(m.last_sealed_id, 0);
-	wr_channel_publish_meta(ch, 7, 16512, 300, 256);
+	ck_assert_uint_eq(m.change, 0);
+	struct wr_channel_meta v = { .segment_index = 7, .offset = 16512, .last_sealed_id = 300,
+				     .last_durable_id = 256, .sealed_segment_index = 8,
+				     .sealed_blocks = 2 };
+	wr_channel_publish_meta(ch, &v);
 	/* A second mapping (an observer) reads the same values. */
 	struct wr_chan_map obs;
 	int fd;
 	ck_assert_int_eq(wr_chan_map_open(&obs, name, &fd, false), 0);
 	close(fd);
-	ck_assert_int_eq(wr_channel_read_meta(&obs, &m), 0);
+	ck_assert_int_eq(wr_channel_read_meta(&obs, &m), 1);
 	ck_assert_uint_eq(m.segment_index, 7);
 	ck_assert_uint_eq(m.offset, 16512);
 	ck_assert_uint_eq(m.last_sealed_id, 300);
 	ck_assert_uint_eq(m.last_durable_id, 256);
+	ck_assert_uint_eq(m.sealed_segment_index, 8);
+	ck_assert_uint_eq(m.sealed_blocks, 2);
+	/* Every publish moves the futex word followers sleep on. */
+	ck_assert_uint_eq(m.change, 1);
+	ck_assert_uint_eq(atomic_load(&obs.meta->sealed_futex), 1);
 	/* A writer killed mid-update leaves seq odd: bounded retry, -EAGAIN. */
 	atomic_fetch_add(&obs.meta->seq, 1);
 	ck_assert_int_eq(wr_channel_read_meta(&obs, &m), -EAGAIN);
+	/* The next recorder's publish repairs it. */
+	v.last_sealed_id = 400;
+	wr_channel_publish_meta(ch, &v);
+	ck_assert_int_eq(wr_channel_read_meta(&obs, &m), 1);
+	ck_assert_uint_eq(m.last_sealed_id, 400);
+	ck_assert_uint_eq(m.change, 2);
 	wr_chan_map_close(&obs);
 	chan_destroy(ch, name);
 }

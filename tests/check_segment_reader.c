@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -652,6 +653,208 @@ START_TEST(test_segment_reader_every_truncation_point)
 }
 END_TEST
 
+
+START_TEST(test_segment_reader_cold_streamed)
+{
+	/* A cold segment larger than the cache limit: verified as a stream, decoded again to read. */
+	static const uint16_t counts[] = { 256, 3, 256, 1, 128, 256, 200 };
+	struct wr_segfile_spec s = { .segment_index = 1, .blocks = 7, .counts = counts,
+				     .first_id = 10, .id_step = 2 };
+	struct wr_segfile_info info;
+	ck_assert_int_eq(wr_segfile_write(tpath("00000001.wal"), &s, &info), 0);
+	ck_assert_int_eq(wr_segfile_compress(tpath("00000001.wal"), tpath("00000001.wal.lz4")), 0);
+	struct wr_segment_reader r;
+	ck_assert_int_eq(wr_segment_reader_open(&r, tpath("00000001.wal.lz4"), 0), 0);
+	ck_assert_ptr_nonnull(r.map); /* small: decoded into the cache */
+	wr_segment_reader_close(&r);
+	uint64_t saved = wr_cold_cache_max;
+	wr_cold_cache_max = 3 * WR_BLOCK_SIZE;
+	ck_assert_int_eq(wr_segment_reader_open(&r, tpath("00000001.wal.lz4"), 0), 0);
+	ck_assert_ptr_null(r.map);
+	ck_assert_uint_eq(r.valid_blocks, 7);
+	wr_segment_reader_close(&r);
+	check_round_trip(tpath("00000001.wal.lz4"), &info, 2);
+	check_seek(tpath("00000001.wal.lz4"), &info, 2);
+	wr_cold_cache_max = saved;
+}
+END_TEST
+
+START_TEST(test_segment_reader_lazy_limit)
+{
+	/*
+	 * A live segment (active header, 10 blocks sealed so far): a lazy
+	 * reader verifies as it reads, never looks at a block at or past the
+	 * limit, and takes a never-written block under a limit as "not yet".
+	 */
+	struct wr_segfile_spec s = { .segment_index = 4, .blocks = 10, .first_id = 1,
+				     .header = WR_SEGFILE_ACTIVE };
+	struct wr_segfile_info info;
+	ck_assert_int_eq(wr_segfile_write(tpath("00000004.wal"), &s, &info), 0);
+	struct wr_segment_reader r;
+	ck_assert_int_eq(wr_segment_reader_open(&r, tpath("00000004.wal"), WR_SEGMENT_READER_LAZY),
+			 0);
+	ck_assert_uint_eq(r.valid_blocks, 0); /* nothing walked at open */
+	wr_segment_reader_set_limit(&r, 3);
+	uint64_t n;
+	ck_assert_int_eq(read_all(&r, 1, 1, &n), 0);
+	ck_assert_uint_eq(n, 3 * 256);
+	ck_assert(!wr_segment_reader_at_end(&r));
+	ck_assert_uint_eq(r.walk_next, 3);
+	/* Raising the limit lets the walk go on from where it stopped. */
+	wr_segment_reader_set_limit(&r, 12);
+	walrec_event_t ev;
+	for (uint32_t i = 0; i < 7 * 256; i++) {
+		ck_assert_int_eq(wr_segment_reader_next(&r, &ev), 1);
+		if (ev.event_id != 3 * 256 + 1 + i)
+			ck_abort_msg("id %llu", (unsigned long long)ev.event_id);
+	}
+	/* Block 10 is not written: under a limit that is "not yet", not the end. */
+	ck_assert_int_eq(wr_segment_reader_next(&r, &ev), 0);
+	ck_assert(!wr_segment_reader_at_end(&r));
+	ck_assert_uint_eq(r.walk_next, 10);
+	/* Without a limit the never-written block ends the data. */
+	wr_segment_reader_set_limit(&r, UINT32_MAX);
+	ck_assert_int_eq(wr_segment_reader_next(&r, &ev), 0);
+	ck_assert(wr_segment_reader_at_end(&r));
+	ck_assert_int_eq(wr_segment_reader_status(&r), 0);
+	wr_segment_reader_close(&r);
+}
+END_TEST
+
+START_TEST(test_segment_reader_lazy_seek_damaged_header)
+{
+	/*
+	 * A seek finds its block from the headers. A damaged header it meets
+	 * on the way makes it walk from block 0 instead: strict then reports
+	 * that block, tolerant skips it. One it does not meet is not read.
+	 */
+	struct wr_segfile_spec s = { .segment_index = 2, .blocks = 16, .first_id = 1 };
+	struct wr_segfile_info info;
+	ck_assert_int_eq(wr_segfile_write(tpath("00000002.wal"), &s, &info), 0);
+	size_t len;
+	uint8_t *buf = wr_test_read_file(tpath("00000002.wal"), &len);
+	ck_assert_ptr_nonnull(buf);
+	buf[wr_block_offset(5) + 33] ^= 0x01; /* block 5's header checksum */
+	ck_assert_int_eq(wr_test_write_file(tpath("00000002.wal"), buf, len), 0);
+	free(buf);
+	struct wr_segment_reader r;
+	walrec_event_t ev;
+
+	/* Into block 9: the search never looks at block 5. */
+	ck_assert_int_eq(wr_segment_reader_open(&r, tpath("00000002.wal"), WR_SEGMENT_READER_LAZY),
+			 0);
+	ck_assert_int_eq(wr_segment_reader_seek(&r, info.block_first[9] + 7), 1);
+	ck_assert_int_eq(wr_segment_reader_next(&r, &ev), 1);
+	ck_assert_uint_eq(ev.event_id, info.block_first[9] + 7);
+	ck_assert_uint_eq(r.run_start, 9);
+	/* Back into block 3: a new run, verified from its own predecessor. */
+	ck_assert_int_eq(wr_segment_reader_seek(&r, info.block_first[3]), 1);
+	ck_assert_int_eq(wr_segment_reader_next(&r, &ev), 1);
+	ck_assert_uint_eq(ev.event_id, info.block_first[3]);
+	/* Reading on from there meets block 5. */
+	int rc;
+	while ((rc = wr_segment_reader_next(&r, &ev)) == 1)
+		;
+	ck_assert_int_eq(rc, -WALREC_ECORRUPT);
+	ck_assert_int_eq(r.report.block_index, 5);
+	wr_segment_reader_close(&r);
+
+	/* Into block 6: the search probes block 5 and falls back to the walk from 0. */
+	ck_assert_int_eq(wr_segment_reader_open(&r, tpath("00000002.wal"), WR_SEGMENT_READER_LAZY),
+			 0);
+	ck_assert_int_eq(wr_segment_reader_seek(&r, info.block_first[6]), 0);
+	ck_assert_int_eq(wr_segment_reader_next(&r, &ev), -WALREC_ECORRUPT);
+	ck_assert_int_eq(r.report.block_index, 5);
+	ck_assert_int_eq(r.report.fault, WR_FAULT_HEADER_CHECKSUM);
+	wr_segment_reader_close(&r);
+	ck_assert_int_eq(wr_segment_reader_open(&r, tpath("00000002.wal"),
+						WR_SEGMENT_READER_LAZY | WR_SEGMENT_READER_TOLERANT),
+			 0);
+	ck_assert_int_eq(wr_segment_reader_seek(&r, info.block_first[6]), 1);
+	ck_assert_int_eq(wr_segment_reader_next(&r, &ev), 1);
+	ck_assert_uint_eq(ev.event_id, info.block_first[6]);
+	ck_assert_uint_eq(r.skipped_blocks, 1);
+	ck_assert_uint_eq(r.run_start, 0);
+	wr_segment_reader_close(&r);
+}
+END_TEST
+
+/* The block being copied in: its last byte arrives while the reader waits to look again. */
+static char g_heal_path[4200];
+static off_t g_heal_off;
+static uint8_t g_heal_byte;
+static int g_heal_waits;
+
+static void
+heal_wait(void)
+{
+	if (g_heal_waits++ == 1) {
+		int fd = open(g_heal_path, O_WRONLY);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(pwrite(fd, &g_heal_byte, 1, g_heal_off), 1);
+		close(fd);
+	}
+}
+
+START_TEST(test_segment_reader_inflight_block)
+{
+	/*
+	 * The last block of an active segment, still being copied in by the
+	 * recorder's pwrite (here: its last byte arrives during the second
+	 * wait), is looked at again and read once complete, instead of being
+	 * reported damaged.
+	 */
+	struct wr_segfile_spec s = { .segment_index = 3, .blocks = 5, .first_id = 1,
+				     .header = WR_SEGFILE_ACTIVE };
+	struct wr_segfile_info info;
+	ck_assert_int_eq(wr_segfile_write(tpath("00000003.wal"), &s, &info), 0);
+	snprintf(g_heal_path, sizeof g_heal_path, "%s", tpath("00000003.wal"));
+	g_heal_off = (off_t)(wr_block_offset(4) + WR_BLOCK_SIZE - 1);
+	int fd = open(g_heal_path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &g_heal_byte, 1, g_heal_off), 1);
+	uint8_t torn = (uint8_t)(g_heal_byte ^ 0xff);
+	ck_assert_int_eq(pwrite(fd, &torn, 1, g_heal_off), 1);
+	close(fd);
+	void (*saved)(void) = wr_segment_reader_settle_wait;
+	wr_segment_reader_settle_wait = heal_wait;
+	g_heal_waits = 0;
+	struct wr_segment_reader r;
+	ck_assert_int_eq(wr_segment_reader_open(&r, g_heal_path, 0), 0);
+	ck_assert_int_eq(g_heal_waits, 2);
+	ck_assert_int_eq(wr_segment_reader_status(&r), 0);
+	ck_assert_uint_eq(r.valid_blocks, 5);
+	ck_assert_uint_eq(r.event_count, info.events);
+	wr_segment_reader_close(&r);
+
+	/* Damage that stays is still damage, after the few looks. */
+	fd = open(g_heal_path, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, &torn, 1, g_heal_off), 1);
+	close(fd);
+	g_heal_waits = 2; /* no more healing */
+	ck_assert_int_eq(wr_segment_reader_open(&r, g_heal_path, 0), 0);
+	ck_assert_int_eq(wr_segment_reader_status(&r), -WALREC_ECORRUPT);
+	ck_assert_int_eq(r.report.block_index, 4);
+	ck_assert_uint_eq(r.valid_blocks, 4);
+	wr_segment_reader_close(&r);
+	/* Damage before the end is not waited for: the block after it is written. */
+	g_heal_waits = 2;
+	fd = open(g_heal_path, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, &g_heal_byte, 1, g_heal_off), 1);
+	off_t mid = (off_t)(wr_block_offset(2) + WR_BLOCK_SIZE - 1);
+	uint8_t b;
+	ck_assert_int_eq(pread(fd, &b, 1, mid), 1);
+	b ^= 0xff;
+	ck_assert_int_eq(pwrite(fd, &b, 1, mid), 1);
+	close(fd);
+	ck_assert_int_eq(wr_segment_reader_open(&r, g_heal_path, 0), 0);
+	ck_assert_int_eq(g_heal_waits, 2);
+	ck_assert_int_eq(r.report.block_index, 2);
+	wr_segment_reader_close(&r);
+	wr_segment_reader_settle_wait = saved;
+}
+END_TEST
+
 static Suite *
 segment_reader_suite(void)
 {
@@ -661,6 +864,10 @@ segment_reader_suite(void)
 	tcase_add_test(core, test_segment_reader_round_trip_hot);
 	tcase_add_test(core, test_segment_reader_round_trip_cold);
 	tcase_add_test(core, test_segment_reader_seek_hot_and_cold);
+	tcase_add_test(core, test_segment_reader_cold_streamed);
+	tcase_add_test(core, test_segment_reader_lazy_limit);
+	tcase_add_test(core, test_segment_reader_lazy_seek_damaged_header);
+	tcase_add_test(core, test_segment_reader_inflight_block);
 	tcase_add_test(core, test_segment_reader_empty_segment);
 	tcase_add_test(core, test_segment_reader_closed_partial_last_block);
 	tcase_add_test(core, test_segment_reader_crash_active_header);

@@ -51,6 +51,16 @@ run ipc "$common producers producer_p50_ns producer_p999_ns e2e_p50_ns" -- \
 run "ipc durable" "producers ack_p50_ns baseline_fdatasync_p50_ns" -- \
 	"$walrec" bench ipc --dir "$tmp/i" --events 300 --durable-every 1 --park --json
 [ -z "$(ls "$tmp/i" 2>/dev/null)" ] || fail "bench ipc left files behind: $(ls "$tmp/i")"
+# replay: writes a small log (some segments compressed) into an empty DIR, then reads it.
+run replay "$common hot_events_per_s cold_events_per_s seek_p99_ns boundary_p99_ns" -- \
+	"$walrec" bench replay --dir "$tmp/p" --size 4M --blocks 16 --seeks 200 --passes 1 --json
+ls "$tmp/p"/*.wal.lz4 >/dev/null 2>&1 || fail "bench replay: no compressed segment in its log"
+ls -a "$tmp/p" | grep -q '^\.walrec-replay' && fail "bench replay left its views behind"
+# ... and reads an existing log as it is.
+run "replay, existing log" "hot_events_per_s cold_events_per_s" -- \
+	"$walrec" bench replay --dir "$tmp/p" --seeks 50 --passes 1 --json
+"$walrec" bench replay --dir "$tmp/p" --cold-pct 101 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bench replay --cold-pct 101: not exit 2"
 
 "$walrec" bench ipc --dir "$tmp/i" --producers 0 >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] || fail "bench ipc --producers 0: not exit 2"

@@ -144,7 +144,29 @@ expect 2 "dump bad count" -- "$walrec" dump "$d" --count -3
 expect 2 "dump bad from" -- "$walrec" dump "$d" --from abc
 expect 2 "dump from without value" -- "$walrec" dump "$d" --from
 expect 2 "dump unknown flag" -- "$walrec" dump "$d" --nope
-expect 2 "dump reserved --follow" -- "$walrec" dump "$d" --follow
+expect 2 "dump --follow on one file" -- "$walrec" dump "$d/00000001.wal" --follow
+expect 2 "dump --channel without --follow" -- "$walrec" dump "$d" --channel x
+expect 2 "dump --follow, bad channel name" -- "$walrec" dump "$d" --follow --channel ../x
+expect 2 "dump --follow, --channel without a name" -- "$walrec" dump "$d" --follow --channel
+# --follow without any recorder: what is there, then it waits; --count ends it.
+expect 0 "dump --follow --count" -- "$walrec" dump "$d" --follow --from 1540 --count 7
+[ "$(wc -l <"$tmp/out")" -eq 7 ] || fail "dump --follow --count 7: $(wc -l <"$tmp/out") lines"
+tail -n 1 "$tmp/out" | grep -q '^id=1546 ' || fail "dump --follow: last line $(tail -n 1 "$tmp/out")"
+# ... and SIGTERM ends it with exit 0 after everything sealed was printed.
+"$walrec" dump "$d" --follow --from 1545 >"$tmp/fout" 2>"$tmp/ferr" &
+fpid=$!
+i=0
+while [ "$(wc -l <"$tmp/fout")" -lt 2 ] && [ "$i" -lt 100 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+sleep 0.2
+kill -0 "$fpid" 2>/dev/null || fail "dump --follow ended by itself at the end of the log"
+kill -TERM "$fpid"
+wait "$fpid"
+frc=$?
+[ "$frc" -eq 0 ] || fail "dump --follow after SIGTERM: exit $frc ($(cat "$tmp/ferr"))"
+[ "$(wc -l <"$tmp/fout")" -eq 2 ] || fail "dump --follow: $(wc -l <"$tmp/fout") lines, expected 2"
 expect 2 "unknown command" -- "$walrec" frobnicate
 expect 0 "verify --help" -- "$walrec" verify --help
 grep -q "^usage: walrec verify" "$tmp/out" || fail "verify --help text"

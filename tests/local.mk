@@ -82,6 +82,15 @@ endif
 TESTS += tests/cli_bench.sh
 EXTRA_DIST += tests/cli_bench.sh
 
+# Telemetry snapshots: layout, validation, torn reads, live readers.
+if HAVE_CHECK
+WR_CHECKS += tests/check_telemetry
+tests_check_telemetry_SOURCES = tests/check_telemetry.c
+tests_check_telemetry_CFLAGS = $(WR_TEST_CFLAGS)
+tests_check_telemetry_LDADD = $(WR_TEST_LDADD)
+endif
+TESTS += tests/cli_stat.sh tests/cli_stat_formats.sh
+EXTRA_DIST += tests/cli_stat.sh tests/cli_stat_formats.sh tests/cli_lib.sh
 # Power loss: crash images built from what was synced, recovered and checked.
 if HAVE_CHECK
 WR_CHECKS += tests/check_powerloss

@@ -42,5 +42,6 @@ int wr_cmd_dump(int argc, char **argv);
 int wr_cmd_demo(int argc, char **argv);
 int wr_cmd_record(int argc, char **argv);
 int wr_cmd_produce(int argc, char **argv);
+int wr_cmd_stat(int argc, char **argv);
 
 #endif

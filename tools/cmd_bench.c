@@ -14,6 +14,10 @@ static const struct wr_bench_scenario scenarios[] = {
 	{ "recorder", "embedded recorder append with rotations: throughput and latency", wr_bench_recorder },
 	{ "durable", "durable acknowledgement for K = 1, 16, 256 vs fdatasync", wr_bench_durable },
 	{ "ipc", "producer processes through the channel to the log", wr_bench_ipc },
+	{ "replay", "reader: hot and cold replay, seek, segment crossings", wr_bench_replay },
+	{ "telemetry", "producer throughput with and without a 1 kHz snapshot reader", wr_bench_telemetry },
+	{ "idle", "CPU used by an idle recorder, embedded and 'walrec record'", wr_bench_idle },
+	{ "peers", "walrec beside write()/fdatasync, SQLite, LevelDB, RocksDB", wr_bench_peers },
 };
 
 static void

@@ -3,55 +3,76 @@
 #include <config.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "recorder/segment_reader.h"
-#include "recorder/wal_dir.h"
+#include <walrec/reader.h>
+
+#include "recorder/channel.h"
 #include "tools/cmd.h"
 
 static void
 dump_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: walrec dump PATH [--from ID] [--count N] [--json]\n"
+		"usage: walrec dump PATH [--from ID] [--count N] [--json] [--follow [--channel NAME]]\n"
 		"\n"
 		"Print the events of the WAL directory PATH (every segment, hot and cold, in\n"
-		"event id order) or of the single segment file PATH. Each segment is\n"
-		"verified before its events are printed.\n"
+		"event id order) or of the single segment file PATH. Every event printed has\n"
+		"passed every check of the format; the reader verifies the next segments ahead\n"
+		"of the output.\n"
 		"\n"
-		"  --from ID    start at the first event whose id is >= ID\n"
-		"  --count N    stop after N events\n"
-		"  --json       JSON lines {\"event_id\":..,\"timestamp_ns\":..,\"payload\":\"hex\"}\n"
-		"               instead of 'id=ID ts=NS payload=HEX'\n"
-		"  --help       this text\n"
+		"  --from ID       start at the first event whose id is >= ID\n"
+		"  --count N       stop after N events\n"
+		"  --json          JSON lines {\"event_id\":..,\"timestamp_ns\":..,\"payload\":\"hex\"}\n"
+		"                  instead of 'id=ID ts=NS payload=HEX'\n"
+		"  --follow, -f    then keep printing events as the recorder seals them, across\n"
+		"                  rotations, compression and recorder restarts, until\n"
+		"                  interrupted (SIGINT/SIGTERM: exit 0) or N events with --count\n"
+		"  --channel NAME  the recorder's channel, for --follow; default: the name in\n"
+		"                  PATH/walrec.channel (written by 'walrec record')\n"
+		"  --help          this text\n"
 		"\n"
 		"Numbers accept k/M/G suffixes (powers of 1000). A corrupt block stops the\n"
-		"dump after the events before it, with a message on stderr.\n"
+		"dump after the events before it, with a message on stderr naming the file,\n"
+		"the block and the reason.\n"
 		"\n"
 		"exit: 0 done, 1 corruption found, 2 usage or I/O error\n");
 }
 
 struct dump_opts {
 	const char *path;
+	const char *channel;
 	uint64_t from;
 	uint64_t count;
 	bool has_count;
 	bool json;
+	bool follow;
 };
 
 struct dump_state {
 	const struct dump_opts *o;
 	uint64_t printed;
-	uint64_t last_id;
 	char *buf; /* output staging: one fwrite per many lines */
 	size_t len;
 };
 
 #define DUMP_BUF (1u << 16)
 #define DUMP_LINE_MAX 256
+/* --follow: longest sleep between looks at the stop flag (signals also wake it). */
+#define DUMP_FOLLOW_WAIT_NS 500000000ull
+
+static volatile sig_atomic_t dump_stop;
+
+static void
+dump_on_signal(int sig)
+{
+	(void)sig;
+	dump_stop = 1;
+}
 
 static char *
 dump_u64(char *p, uint64_t v)
@@ -110,95 +131,62 @@ dump_done(const struct dump_state *s)
 	return s->o->has_count && s->printed >= s->o->count;
 }
 
-/*
- * Print the events of one segment file from s->o->from on. Returns
- * WR_EXIT_OK to go on, or the exit code to stop with (after a message).
- */
+/* Exit code for a reader error: the content (1) or reading it (2). */
 static int
-dump_file(struct dump_state *s, const char *path, unsigned flags)
+dump_error_exit(int rc)
 {
-	struct wr_segment_reader r;
-	int rc = wr_segment_reader_open(&r, path, flags);
-	if (rc < 0) {
-		dump_flush(s);
-		fflush(stdout);
-		if (rc == -WALREC_EFORMAT) {
-			fprintf(stderr, "segment %s: %s\n", path, r.report.message);
-			return WR_EXIT_FAIL;
-		}
-		wr_tool_error("dump", "%s: %s", path, r.report.message);
-		return WR_EXIT_USAGE;
-	}
-	if (s->o->from > 1 && (rc = wr_segment_reader_seek(&r, s->o->from)) < 0)
-		goto read_error;
-	walrec_event_t ev;
-	while (!dump_done(s) && (rc = wr_segment_reader_next(&r, &ev)) == 1) {
-		if (ev.event_id <= s->last_id) {
-			dump_flush(s);
-			fflush(stdout);
-			fprintf(stderr,
-				"segment %s: event id %llu is not after the previous event %llu "
-				"(segments overlap)\n",
-				path, (unsigned long long)ev.event_id,
-				(unsigned long long)s->last_id);
-			wr_segment_reader_close(&r);
-			return WR_EXIT_FAIL;
-		}
-		s->last_id = ev.event_id;
-		dump_event(s, &ev);
-		s->printed++;
-	}
-	if (rc >= 0 || dump_done(s)) {
-		wr_segment_reader_close(&r);
-		return WR_EXIT_OK;
-	}
-read_error:
-	dump_flush(s);
-	fflush(stdout);
-	if (rc == -WALREC_ECORRUPT && r.report.error != 0) {
-		if (r.report.block_index == WR_REPORT_SEGMENT)
-			fprintf(stderr, "segment %s: %s\n", path, r.report.message);
-		else
-			fprintf(stderr, "segment %s: block %lld: %s\n", path,
-				(long long)r.report.block_index, r.report.message);
-		rc = WR_EXIT_FAIL;
-	} else {
-		wr_tool_error("dump", "%s: %s", path, walrec_strerror(rc));
-		rc = rc == -WALREC_ECORRUPT ? WR_EXIT_FAIL : WR_EXIT_USAGE;
-	}
-	wr_segment_reader_close(&r);
-	return rc;
+	return rc == -WALREC_ECORRUPT || rc == -WALREC_EFORMAT ? WR_EXIT_FAIL : WR_EXIT_USAGE;
 }
 
+/* Print the events from --from on (and, with --follow, as they are sealed). */
 static int
-dump_dir(struct dump_state *s)
+dump_run(struct dump_state *s)
 {
-	struct wr_wal_dir d;
-	int rc = wr_wal_dir_scan(&d, s->o->path, 0, NULL, NULL);
+	const struct dump_opts *o = s->o;
+	walrec_reader_options_t ro;
+	walrec_reader_options_init(&ro);
+	ro.follow = o->follow;
+	ro.channel = o->channel;
+	walrec_reader_t *r = NULL;
+	int rc = walrec_reader_open(&r, o->path, &ro);
 	if (rc < 0) {
-		wr_tool_error("dump", "%s: %s", s->o->path, strerror(-rc));
-		wr_wal_dir_free(&d);
-		return WR_EXIT_USAGE;
+		/* The reason, naming the file, was logged. */
+		wr_tool_error("dump", "%s: %s", o->path, walrec_strerror(rc));
+		return dump_error_exit(rc);
 	}
-	rc = WR_EXIT_OK;
-	for (size_t i = 0; i < d.nsegments && rc == WR_EXIT_OK && !dump_done(s); i++) {
-		const struct wr_wal_file *f = &d.segments[i];
-		if (f->duplicate)
+	if (o->from > 1)
+		rc = walrec_reader_seek(r, o->from);
+	walrec_event_t ev;
+	while (rc >= 0 && !dump_done(s) && !dump_stop) {
+		rc = walrec_reader_next(r, &ev);
+		if (rc == 1) {
+			dump_event(s, &ev);
+			s->printed++;
 			continue;
-		/* A closed header tells where a segment ends: skip it unopened. */
-		if (f->header_ok && f->ids_known && f->last_event_id < s->o->from &&
-		    f->header.closed_ts_ns != 0)
-			continue;
-		char path[4096 + 256];
-		if (wr_wal_dir_file_path(&d, i, path, sizeof path) < 0) {
-			wr_tool_error("dump", "%s: path too long", f->name);
-			rc = WR_EXIT_USAGE;
-			break;
 		}
-		rc = dump_file(s, path, f->cold ? WR_SEGMENT_READER_COLD : WR_SEGMENT_READER_HOT);
+		if (rc < 0 || !o->follow)
+			break;
+		/* Everything sealed is out: show it now, then sleep until more is. */
+		dump_flush(s);
+		if (fflush(stdout) != 0)
+			break;
+		int w = walrec_reader_wait(r, DUMP_FOLLOW_WAIT_NS);
+		if (w < 0 && w != -EINTR)
+			rc = w;
 	}
-	wr_wal_dir_free(&d);
-	return rc;
+	dump_flush(s);
+	int ret = WR_EXIT_OK;
+	if (rc < 0) {
+		fflush(stdout);
+		char msg[512];
+		if (walrec_reader_last_error(r, msg, sizeof msg) == rc && msg[0])
+			fprintf(stderr, "segment %s\n", msg);
+		else
+			wr_tool_error("dump", "%s: %s", o->path, walrec_strerror(rc));
+		ret = dump_error_exit(rc);
+	}
+	walrec_reader_close(r);
+	return ret;
 }
 
 static bool
@@ -239,8 +227,13 @@ wr_cmd_dump(int argc, char **argv)
 					return WR_EXIT_USAGE;
 				o.has_count |= is_count;
 			} else if (strcmp(a, "--follow") == 0 || strcmp(a, "-f") == 0) {
-				wr_tool_error("dump", "--follow is not implemented yet");
-				return WR_EXIT_USAGE;
+				o.follow = true;
+			} else if (strncmp(a, "--channel", name_len) == 0 && name_len == 9) {
+				o.channel = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+				if (!o.channel || !*o.channel) {
+					wr_tool_error("dump", "--channel needs a NAME");
+					return WR_EXIT_USAGE;
+				}
 			} else if (strcmp(a, "--") == 0) {
 				only_paths = true;
 			} else {
@@ -259,22 +252,41 @@ wr_cmd_dump(int argc, char **argv)
 		wr_tool_error("dump", "missing PATH (see 'walrec dump --help')");
 		return WR_EXIT_USAGE;
 	}
+	if (o.channel && !o.follow) {
+		wr_tool_error("dump", "--channel goes with --follow");
+		return WR_EXIT_USAGE;
+	}
+	if (o.channel && wr_channel_name_check(o.channel) < 0) {
+		wr_tool_error("dump", "bad channel name '%s': 1..64 characters of [A-Za-z0-9._-], "
+				      "not starting with '.'",
+			      o.channel);
+		return WR_EXIT_USAGE;
+	}
 	struct stat st;
 	if (stat(o.path, &st) != 0) {
 		wr_tool_error("dump", "%s: %s", o.path, strerror(errno));
 		return WR_EXIT_USAGE;
 	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		wr_tool_error("dump", "%s: not a directory or a regular file", o.path);
+		return WR_EXIT_USAGE;
+	}
+	if (o.follow && !S_ISDIR(st.st_mode)) {
+		wr_tool_error("dump", "%s: --follow reads a WAL directory, not one file", o.path);
+		return WR_EXIT_USAGE;
+	}
+	if (o.follow) {
+		/* No SA_RESTART: a signal ends the futex sleep at once. */
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = dump_on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 
 	struct dump_state s = { .o = &o, .buf = wr_xmalloc(DUMP_BUF) };
-	int rc;
-	if (S_ISDIR(st.st_mode)) {
-		rc = dump_dir(&s);
-	} else if (S_ISREG(st.st_mode)) {
-		rc = dump_file(&s, o.path, 0);
-	} else {
-		wr_tool_error("dump", "%s: not a directory or a regular file", o.path);
-		rc = WR_EXIT_USAGE;
-	}
+	int rc = dump_run(&s);
 	dump_flush(&s);
 	free(s.buf);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <walrec/reader.h>
+
 #include "lib/fs.h"
 #include "recorder/segment_reader.h"
 #include "recorder/wal_dir.h"
@@ -380,59 +382,38 @@ seq_event(struct seq_state *s, const walrec_event_t *ev)
 		t->last = n;
 }
 
-/* Returns 0, or an exit code when the file can not be read (reported). */
+/*
+ * Read the directory (or the one file) in id order through the public
+ * reader, strict: the sequence check sees exactly what a replay would.
+ * Returns 0, or an exit code when it could not be read to the end (reported).
+ */
 static int
-seq_file(struct seq_state *s, const char *path, unsigned flags)
+seq_check_events(struct seq_state *s, const char *path)
 {
-	struct wr_segment_reader r;
-	int rc = wr_segment_reader_open(&r, path, flags);
-	if (rc < 0) {
-		wr_tool_error("verify", "--sequences: %s: %s", path, r.report.message);
-		return rc == -WALREC_EFORMAT ? WR_EXIT_FAIL : WR_EXIT_USAGE;
-	}
-	walrec_event_t ev;
-	while ((rc = wr_segment_reader_next(&r, &ev)) == 1)
-		seq_event(s, &ev);
-	wr_segment_reader_close(&r);
+	walrec_reader_t *r = NULL;
+	int rc = walrec_reader_open(&r, path, NULL);
 	if (rc < 0) {
 		wr_tool_error("verify", "--sequences: %s: %s", path, walrec_strerror(rc));
-		return rc == -WALREC_ECORRUPT ? WR_EXIT_FAIL : WR_EXIT_USAGE;
+		return rc == -WALREC_ECORRUPT || rc == -WALREC_EFORMAT ? WR_EXIT_FAIL : WR_EXIT_USAGE;
 	}
-	return WR_EXIT_OK;
+	walrec_event_t ev;
+	while ((rc = walrec_reader_next(r, &ev)) == 1)
+		seq_event(s, &ev);
+	if (rc < 0) {
+		char msg[512];
+		walrec_reader_last_error(r, msg, sizeof msg);
+		wr_tool_error("verify", "--sequences: %s", msg[0] ? msg : walrec_strerror(rc));
+		rc = rc == -WALREC_ECORRUPT || rc == -WALREC_EFORMAT ? WR_EXIT_FAIL : WR_EXIT_USAGE;
+	}
+	walrec_reader_close(r);
+	return rc;
 }
 
 static int
-seq_check(const struct verify_opts *o, bool is_dir)
+seq_check(const struct verify_opts *o)
 {
 	struct seq_state s = { .quiet = false };
-	int rc = WR_EXIT_OK;
-	if (is_dir) {
-		struct wr_wal_dir d;
-		int e = wr_wal_dir_scan(&d, o->path, 0, NULL, NULL);
-		if (e < 0) {
-			wr_tool_error("verify", "%s: %s", o->path, strerror(-e));
-			wr_wal_dir_free(&d);
-			return WR_EXIT_USAGE;
-		}
-		for (size_t i = 0; i < d.nsegments && rc == WR_EXIT_OK; i++) {
-			const struct wr_wal_file *f = &d.segments[i];
-			if (f->duplicate)
-				continue;
-			char path[4096 + 256];
-			if (wr_wal_dir_file_path(&d, i, path, sizeof path) < 0) {
-				wr_tool_error("verify", "%s: path too long", f->name);
-				rc = WR_EXIT_USAGE;
-				break;
-			}
-			rc = seq_file(&s, path,
-				      f->cold ? WR_SEGMENT_READER_COLD : WR_SEGMENT_READER_HOT);
-		}
-		wr_wal_dir_free(&d);
-	} else {
-		size_t n = strlen(o->path);
-		bool cold = n > 4 && strcmp(o->path + n - 4, ".lz4") == 0;
-		rc = seq_file(&s, o->path, cold ? WR_SEGMENT_READER_COLD : WR_SEGMENT_READER_HOT);
-	}
+	int rc = seq_check_events(&s, o->path);
 	if (rc == WR_EXIT_OK && (!o->quiet || s.problems))
 		printf("sequences: %zu producer tag%s, %llu events: %s\n", s.ntags,
 		       s.ntags == 1 ? "" : "s", (unsigned long long)s.events,
@@ -521,7 +502,7 @@ wr_cmd_verify(int argc, char **argv)
 		rc = res.io_error ? WR_EXIT_USAGE : ok ? WR_EXIT_OK : WR_EXIT_FAIL;
 	}
 	if (o.sequences && rc != WR_EXIT_USAGE) {
-		int src = seq_check(&o, S_ISDIR(st.st_mode));
+		int src = seq_check(&o);
 		if (src > rc)
 			rc = src;
 	}

@@ -18,6 +18,7 @@ static const struct wr_cmd commands[] = {
 	{ "demo", "run a recorder and two producers for a few seconds, then verify", wr_cmd_demo },
 	{ "record", "drain the channel /walrec.NAME into a WAL directory", wr_cmd_record },
 	{ "produce", "append numbered test events to a channel", wr_cmd_produce },
+	{ "stat", "live telemetry of a recorder, or what a WAL directory holds", wr_cmd_stat },
 };
 
 static void

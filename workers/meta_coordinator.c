@@ -193,6 +193,7 @@ coord_round(struct wr_meta_coordinator *c, bool want_seal, bool wake)
 {
 	struct wr_manager *m = c->manager;
 	wr_counter_inc(&c->metrics->rounds);
+	wr_lag_observe(&c->lag, wr_load_relaxed(&m->appended_id), wr_clock_now_ns());
 	if (want_seal) {
 		struct wr_sealed_pos sp = wr_manager_sealed_pos(m);
 		if (wr_load_relaxed(&m->appended_id) > sp.last_id) {
@@ -209,6 +210,7 @@ coord_round(struct wr_meta_coordinator *c, bool want_seal, bool wake)
 	uint64_t appended = wr_load_relaxed(&m->appended_id);
 	uint64_t d = wr_meta_coordinator_durable(c);
 	wr_histogram_record(&c->metrics->durable_lag, appended > d ? appended - d : 0);
+	wr_lag_durable(&c->lag, d);
 	/*
 	 * Durable first, wal.meta second: the events are durable once their
 	 * checksummed blocks are on disk (recovery walks blocks; wal.meta is
@@ -405,11 +407,11 @@ wr_meta_coordinator_metrics_emit(const struct wr_meta_coordinator_metrics *m, st
 	wr_out_counter(o, "seal_requests", "Partial-block seals asked of the owner thread.",
 		       &m->seal_requests);
 	wr_out_counter(o, "waits", "wait_durable and sync calls that had to wait.", &m->waits);
-	wr_out_histogram(o, "durable_lag_events",
-			 "Events appended but not yet durable, sampled once per round.",
-			 &m->durable_lag);
+	wr_out_histogram_count(o, "round_lag_events",
+			       "Events appended but not yet durable, sampled once per round.",
+			       &m->durable_lag);
 	wr_out_gauge(o, "durable_event_id", "Last event id known durable.", &m->durable_event_id);
-	wr_out_gauge(o, "sync_interval_us", "Configured sync interval (0: on request only).",
-		     &m->sync_interval_us);
+	wr_out_gauge_ns(o, "sync_interval", "Configured sync interval (0: on request only).",
+			(uint64_t)wr_load_relaxed(&m->sync_interval_us.value) * 1000u);
 	wr_out_component_end(o);
 }

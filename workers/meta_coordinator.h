@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/lag.h"
 #include "lib/stats.h"
 #include "recorder/meta_store.h"
 
@@ -62,6 +63,8 @@ struct wr_meta_coordinator {
 	struct wr_segment_maintainer *maintainer;
 	struct wr_meta_store durable_meta; /* what is on disk: flushed only after its data is */
 	struct wr_meta_coordinator_metrics *metrics;
+	/* coordinator thread: how long the oldest event not durable has waited */
+	struct wr_lag_tracker lag;
 };
 
 int wr_meta_coordinator_init(struct wr_meta_coordinator *c, const char *dir,
