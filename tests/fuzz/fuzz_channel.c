@@ -148,7 +148,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				wr_channel_durable_wanted(ch);
 				wr_channel_release_sealed(ch, last);
 				wr_channel_publish_durable(ch, last);
-				wr_channel_publish_meta(ch, 1, 64, last, last);
+				struct wr_channel_meta pm = { .segment_index = 1, .offset = 64,
+							      .last_sealed_id = last,
+							      .last_durable_id = last,
+							      .sealed_segment_index = 1,
+							      .sealed_blocks = 1 };
+				wr_channel_publish_meta(ch, &pm);
 			}
 			WR_FUZZ_ASSERT(t.taken <= 4 * 64);
 			wr_channel_reclaim(ch);

@@ -180,7 +180,13 @@ main(int argc, char **argv)
 	wr_channel_poll(ch, 3, &last, take_any, NULL);
 	wr_channel_release_sealed(ch, 101);
 	wr_channel_publish_durable(ch, 101);
-	wr_channel_publish_meta(ch, 1, (uint32_t)wr_block_offset(1), 101, 101);
+	struct wr_channel_meta pm = { .segment_index = 1,
+				      .offset = (uint32_t)wr_block_offset(1),
+				      .last_sealed_id = 101,
+				      .last_durable_id = 101,
+				      .sealed_segment_index = 1,
+				      .sealed_blocks = 1 };
+	wr_channel_publish_meta(ch, &pm);
 	channel_seed(out, "taken-released", ch);
 	for (int i = 0; i < 8; i++)
 		walrec_producer_try_append(p, payload);
