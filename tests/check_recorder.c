@@ -74,11 +74,24 @@ log_start(void)
 	walrec_log_set_handler(log_capture, NULL, WALREC_LOG_DEBUG);
 }
 
+/*
+ * True when a captured line holds needle. A needle that is a level prefix
+ * ("W: ") matches only at the start of a line: the temporary directory's
+ * name can end in that letter ("...KW: continuing").
+ */
 static bool
 log_has(const char *needle)
 {
+	bool level = strlen(needle) == 3 && strchr("EWID", needle[0]) && needle[1] == ':' &&
+		     needle[2] == ' ';
 	pthread_mutex_lock(&log_lock);
-	bool r = strstr(log_buf, needle) != NULL;
+	bool r;
+	if (level) {
+		char line_start[5] = { '\n', needle[0], ':', ' ', '\0' };
+		r = strncmp(log_buf, needle, 3) == 0 || strstr(log_buf, line_start) != NULL;
+	} else {
+		r = strstr(log_buf, needle) != NULL;
+	}
 	pthread_mutex_unlock(&log_lock);
 	return r;
 }
