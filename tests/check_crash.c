@@ -38,6 +38,7 @@
 #define TAG_MAGIC 0x43524153484c4f4full /* "CRASHLOO": marks a harness payload */
 
 static char *base;
+static char cur_chan[64]; /* the iteration's channel, removed even after a failure */
 
 static void
 setup_dir(void)
@@ -48,6 +49,8 @@ setup_dir(void)
 static void
 teardown_dir(void)
 {
+	if (cur_chan[0])
+		wr_channel_unlink(cur_chan);
 	wr_test_rmtree(base);
 	free(base);
 	base = NULL;
@@ -203,10 +206,26 @@ struct iter {
 	uint64_t kills_recorder, kills_producer;
 };
 
+/* A failing iteration leaves no process and no channel behind. */
+static void
+iter_abandon(struct iter *it)
+{
+	if (it->recorder > 0)
+		kill(it->recorder, SIGKILL);
+	for (int j = 0; j < it->nprod; j++)
+		if (it->pids[j] > 0 && !it->killed[j])
+			kill(it->pids[j], SIGKILL);
+	wr_channel_unlink(it->chan);
+}
+
 #define ITER_FAIL(it, ...)                                                                 \
-	ck_abort_msg("iteration %d (seed %" PRIu64 ", replay one: WALREC_TEST_SEED=%" PRIu64    \
-		     " WALREC_CRASH_ITERATIONS=1): %s",                                          \
-		     (it)->n, (it)->seed, (it)->seed, wr_test_fmt(__VA_ARGS__))
+	do {                                                                               \
+		const char *why_ = wr_test_fmt(__VA_ARGS__);                               \
+		iter_abandon(it);                                                          \
+		ck_abort_msg("iteration %d (seed %" PRIu64 ", replay one: WALREC_TEST_SEED=%" \
+			     PRIu64 " WALREC_CRASH_ITERATIONS=1): %s",                      \
+			     (it)->n, (it)->seed, (it)->seed, why_);                        \
+	} while (0)
 
 static pid_t
 start_recorder(struct iter *it)
@@ -408,6 +427,7 @@ run_iteration(struct iter *it, uint64_t seed, int n)
 	memset(sh, 0, sizeof *sh);
 	snprintf(it->dir, sizeof it->dir, "%s/it-%d", base, n);
 	snprintf(it->chan, sizeof it->chan, "crash.%d.%d", (int)getpid(), n);
+	snprintf(cur_chan, sizeof cur_chan, "%s", it->chan);
 	wr_channel_unlink(it->chan);
 
 	it->recorder = start_recorder(it);
