@@ -117,11 +117,39 @@ wr_fs_preallocate(int fd, off_t len)
 	return 0;
 }
 
+/* fsync the directory that holds path (its last component's parent). 0 or -errno. */
+static int
+fs_sync_parent(const char *path)
+{
+	char parent[4096];
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--; /* "a/b/" names b */
+	if (n >= sizeof parent)
+		return -ENAMETOOLONG;
+	memcpy(parent, path, n);
+	parent[n] = '\0';
+	char *slash = strrchr(parent, '/');
+	if (slash == NULL)
+		strcpy(parent, ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	return wr_fs_sync_dir(parent);
+}
+
 int
 wr_fs_mkdir(const char *dir)
 {
-	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+	if (mkdir(dir, 0750) == 0) {
+		/* A new directory's own name must be durable before anything in it is. */
+		int rc = fs_sync_parent(dir);
+		if (rc != 0)
+			return rc;
+	} else if (errno != EEXIST) {
 		return -errno;
+	}
 	/* O_NOFOLLOW: a symbolic link in the directory's place is refused, not followed. */
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {

@@ -35,9 +35,10 @@ int wr_fs_preallocate(int fd, off_t len);
 int wr_fs_join(char *out, size_t n, const char *dir, const char *name);
 
 /*
- * Create dir (mode 0750) if missing, then check that dir is a directory and
- * not a symbolic link to one. 0 or -errno: -ELOOP for a symbolic link
- * (logged), -ENOTDIR if not a directory.
+ * Create dir (mode 0750) if missing, fsyncing its parent so that the new
+ * name is durable, then check that dir is a directory and not a symbolic
+ * link to one. 0 or -errno: -ELOOP for a symbolic link (logged), -ENOTDIR
+ * if not a directory.
  */
 int wr_fs_mkdir(const char *dir);
 
