@@ -36,7 +36,8 @@ wr_fs_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 int
 wr_fs_sync_dir(const char *dir)
 {
-	int fd = wr_sys.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	/* The directory checked at open: a link put in its place later is not followed. */
+	int fd = wr_sys.open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0) {
 		int err = errno;
 		wr_log_syscall("open", dir, err);
@@ -116,15 +117,51 @@ wr_fs_preallocate(int fd, off_t len)
 	return 0;
 }
 
+/* fsync the directory that holds path (its last component's parent). 0 or -errno. */
+static int
+fs_sync_parent(const char *path)
+{
+	char parent[4096];
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--; /* "a/b/" names b */
+	if (n >= sizeof parent)
+		return -ENAMETOOLONG;
+	memcpy(parent, path, n);
+	parent[n] = '\0';
+	char *slash = strrchr(parent, '/');
+	if (slash == NULL)
+		strcpy(parent, ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	return wr_fs_sync_dir(parent);
+}
+
 int
 wr_fs_mkdir(const char *dir)
 {
-	if (mkdir(dir, 0750) == 0)
+	if (mkdir(dir, 0750) == 0) {
+		/* A new directory's own name must be durable before anything in it is. */
+		int rc = fs_sync_parent(dir);
+		if (rc != 0)
+			return rc;
+	} else if (errno != EEXIST) {
+		return -errno;
+	}
+	/* O_NOFOLLOW: a symbolic link in the directory's place is refused, not followed. */
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
 		return 0;
-	if (errno != EEXIST)
-		return -errno;
+	}
+	int err = errno;
 	struct stat st;
-	if (stat(dir, &st) != 0)
-		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+		wr_log_error("%s is a symbolic link: give the WAL directory itself, not a link to it",
+			     dir);
+		return -ELOOP;
+	}
+	return -err;
 }

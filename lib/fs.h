@@ -9,7 +9,10 @@
 /* Write all len bytes at off, retrying short writes and EINTR. 0 or -errno. */
 int wr_fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 
-/* fsync a directory so that names created, renamed or removed in it are durable. */
+/*
+ * fsync a directory so that names created, renamed or removed in it are
+ * durable. A symbolic link in its place is refused (O_NOFOLLOW).
+ */
 int wr_fs_sync_dir(const char *dir);
 
 /*
@@ -31,7 +34,12 @@ int wr_fs_preallocate(int fd, off_t len);
 /* Join dir and name into out (size n). 0, or -ENAMETOOLONG. */
 int wr_fs_join(char *out, size_t n, const char *dir, const char *name);
 
-/* Create dir (mode 0750) if missing. 0 or -errno (-ENOTDIR if not a directory). */
+/*
+ * Create dir (mode 0750) if missing, fsyncing its parent so that the new
+ * name is durable, then check that dir is a directory and not a symbolic
+ * link to one. 0 or -errno: -ELOOP for a symbolic link (logged), -ENOTDIR
+ * if not a directory.
+ */
 int wr_fs_mkdir(const char *dir);
 
 #endif

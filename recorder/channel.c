@@ -363,6 +363,55 @@ chan_lock(int fd, const char *name)
 	return rc;
 }
 
+/* True when the name path still refers to the object open as fd. */
+static bool
+chan_names(const char *path, int fd)
+{
+	struct stat a, b;
+	int fd2 = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd2 < 0)
+		return false;
+	bool same = fstat(fd, &a) == 0 && fstat(fd2, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino;
+	close(fd2);
+	return same;
+}
+
+/*
+ * A recorder killed while creating the channel leaves an object without
+ * its magic, which every later open refuses. Remove it when nobody holds
+ * the recorder lock (its creator is gone: a live one takes the lock right
+ * after creating it, see below) and no producer ever attached (producers
+ * attach only once the magic is set, and count themselves in
+ * attach_count first), so no accepted event can be in it. Returns true
+ * if it was removed.
+ */
+static bool
+chan_remove_unfinished(const char *path)
+{
+	int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool removed = false;
+	struct stat st;
+	uint64_t magic = 0, attached = 0;
+	const off_t attach_off = (off_t)offsetof(struct wr_chan_control, attach_count);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0) {
+		bool unfinished = st.st_size < attach_off + (off_t)sizeof attached ||
+				  (pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+				   pread(fd, &attached, sizeof attached, attach_off) ==
+					   (ssize_t)sizeof attached &&
+				   magic != WR_CHAN_MAGIC && attached == 0);
+		if (unfinished && chan_names(path, fd) && shm_unlink(path) == 0) {
+			wr_log_warn("channel %s: removed an unfinished object left by a recorder that "
+				    "died while creating it", path);
+			removed = true;
+		}
+	}
+	close(fd); /* releases the lock */
+	return removed;
+}
+
 int
 wr_channel_create(struct wr_channel **out, const char *name, const struct wr_channel_options *opt)
 {
@@ -387,6 +436,12 @@ wr_channel_create(struct wr_channel **out, const char *name, const struct wr_cha
 	mode_t mode = ch->opt.group_access ? 0660 : 0600;
 	chan_path(path, sizeof path, name);
 	int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0 && errno == EEXIST) {
+		if (chan_remove_unfinished(path))
+			fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		else
+			errno = EEXIST;
+	}
 	if (fd < 0) {
 		rc = -errno;
 		if (errno != EEXIST)
@@ -403,6 +458,13 @@ wr_channel_create(struct wr_channel **out, const char *name, const struct wr_cha
 	}
 	if ((rc = chan_lock(fd, path)) < 0)
 		goto fail_unlink;
+	/* Between our shm_open and our lock another recorder may have taken
+	 * the object for an unfinished one and replaced it: it is theirs. */
+	if (!chan_names(path, fd)) {
+		wr_log_error("channel %s: another recorder created it meanwhile", path);
+		rc = -EBUSY;
+		goto fail_unlink;
+	}
 	if (ftruncate(fd, (off_t)l.total_size) < 0) {
 		rc = -errno;
 		wr_log_syscall("ftruncate", path, errno);
@@ -455,7 +517,9 @@ wr_channel_create(struct wr_channel **out, const char *name, const struct wr_cha
 	return 0;
 
 fail_unlink:
-	shm_unlink(path);
+	/* Only our own object: the name may be another recorder's by now. */
+	if (chan_names(path, fd))
+		shm_unlink(path);
 	wr_chan_map_close(&ch->map);
 	close(fd);
 	free(ch);

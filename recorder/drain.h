@@ -54,7 +54,8 @@ void wr_drain_options_default(struct wr_drain_options *o);
  * *stop becomes non-zero (set it from a signal handler, or from another
  * thread with __atomic_store_n) or the recorder fails; then stop the channel:
  * refuse new appends, drain every ring, seal and sync, publish the last
- * durable position and mark it stopped. Owner thread of rec only; rec stays
+ * durable position and mark it stopped. *stop is set by a signal handler, or
+ * by another thread with an atomic store (__atomic_store_n). Owner thread of rec only; rec stays
  * open (the caller closes it). Returns 0; -EBUSY (another recorder owns the
  * channel); -EINVAL (bad name or options); -WALREC_EFORMAT (not a channel of
  * this layout); the recorder's error (-ENOSPC persisting, latched -EIO...);

@@ -20,6 +20,7 @@
 #include "lib/metrics_out.h"
 #include "lib/sys.h"
 #include "recorder/manager.h"
+#include "recorder/segment_reader.h"
 #include "workers/meta_coordinator.h"
 #include "workers/segment_maintainer.h"
 
@@ -546,6 +547,57 @@ manager_sync_file(const char *path)
 	return rc;
 }
 
+/*
+ * A segment older than the one appending resumes in, that wal.meta does not
+ * vouch for. After a power loss (not after a process crash) its tail may be
+ * torn while a newer segment's blocks reached the disk: pages are written
+ * back in any order until a sync. Verify it fully; a segment that verifies
+ * and was closed is synced as it is; one that does not is cut after its
+ * last valid block like the last segment (the original copied aside first
+ * when valid blocks follow the damage) and closed again with a correct
+ * header; one without a valid header is removed if blank, else
+ * quarantined. Events past a cut were never reported durable: every
+ * durable event is in a segment wal.meta vouches for or before one that
+ * was synced, so what is cut here had not reached stable storage whole.
+ */
+static int
+manager_repair_older(struct wr_manager *m, const char *path, struct wr_segment_writer_metrics *wm,
+		     bool *dir_changed)
+{
+	struct wr_segment_reader rd;
+	int rc = wr_segment_reader_open(&rd, path, WR_SEGMENT_READER_HOT);
+	bool sound = rc == 0 && wr_segment_reader_status(&rd) == 0 && rd.header.closed_ts_ns != 0;
+	wr_segment_reader_close(&rd);
+	if (rc == -WALREC_EFORMAT) {
+		*dir_changed = true;
+		if (manager_file_is_blank(path) && wr_sys.unlink(path) == 0) {
+			wr_log_info("removed %s: all zero", path);
+			return 0;
+		}
+		return manager_quarantine(m, path, "no valid segment header or size");
+	}
+	if (rc != 0)
+		return rc;
+	if (sound)
+		return manager_sync_file(path);
+	struct wr_segment_slot *s = wr_segment_slot_alloc();
+	if (s == NULL)
+		return -ENOMEM;
+	struct wr_segment_recovery r;
+	rc = wr_segment_writer_open_existing(&s->writer, path, wm, &r);
+	if (rc == 0) {
+		if (r.tail_cut)
+			wr_counter_inc(&m->metrics->torn_tails);
+		if (r.quarantined)
+			*dir_changed = true;
+		wr_log_warn("recovery: segment %s was not whole (a torn tail after a power loss); "
+			    "%u valid blocks kept, closed again", path, r.blocks_valid);
+		rc = wr_segment_writer_close(&s->writer, true);
+	}
+	wr_segment_slot_free(s);
+	return rc;
+}
+
 int
 wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 {
@@ -719,17 +771,22 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 	/*
 	 * A crashed process may have left closed segments and the active one
 	 * in the page cache only: make them durable before anything reports
-	 * them durable or wal.meta names them.
+	 * them durable or wal.meta names them. Segments before the one a
+	 * checked wal.meta names were whole on disk when it was written; the
+	 * others are verified and repaired if a power loss tore them.
 	 */
 	for (size_t k = 0; k < hot.n; k++) {
 		if (hot.v[k] >= found->writer.segment_index)
 			break;
-		if (manager_segment_path(m, path, sizeof path, hot.v[k], false) == 0 &&
-		    access(path, F_OK) == 0) {
+		if (manager_segment_path(m, path, sizeof path, hot.v[k], false) != 0 ||
+		    access(path, F_OK) != 0)
+			continue;
+		if (meta_ok && hot.v[k] < ms.segment_index)
 			rc = manager_sync_file(path);
-			if (rc != 0)
-				goto out;
-		}
+		else
+			rc = manager_repair_older(m, path, wm, &dir_changed);
+		if (rc != 0)
+			goto out;
 	}
 	rc = wr_segment_writer_sync_sealed(&found->writer);
 	if (rc == 0 && dir_changed)

@@ -217,6 +217,15 @@ wr_segment_writer_open_new(struct wr_segment_writer *w, const char *dir,
 	rc = sw_map(w, "mmap");
 	if (rc != 0)
 		goto out;
+	/*
+	 * The new name must be on stable storage before any event in the
+	 * file is reported durable: syncing the file's data does not make
+	 * its directory entry durable, and a power loss could otherwise drop
+	 * the whole segment with acknowledged events in it.
+	 */
+	rc = wr_fs_sync_dir(dir);
+	if (rc != 0)
+		goto out;
 
 	w->prev_chained = 0;
 	sw_start_block(w, 0);

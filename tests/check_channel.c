@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -253,6 +254,55 @@ START_TEST(test_channel_create_mode)
 	ck_assert_uint_eq(shm_mode(b), 0660);
 	chan_destroy(ch1, a);
 	chan_destroy(ch2, b);
+}
+END_TEST
+
+/* An object under the channel's name as a recorder killed while creating it leaves it. */
+static int
+unfinished_object(const char *name, off_t size, uint64_t attach_count)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/walrec.%s", name);
+	int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, size), 0);
+	if (size >= 4096)
+		ck_assert_int_eq(pwrite(fd, &attach_count, sizeof attach_count, 256), 8);
+	return fd;
+}
+
+START_TEST(test_channel_create_replaces_unfinished_object)
+{
+	char name[96];
+	struct wr_channel *ch;
+	struct wr_channel_options o;
+	wr_channel_options_default(&o);
+	o.producers_max = 2;
+	o.ring_capacity = 8;
+	walrec_log_set_handler(NULL, NULL, WALREC_LOG_ERROR);
+	/* Killed before ftruncate, and after it: replaced, and usable. */
+	for (int i = 0; i < 2; i++) {
+		chan_name(name, sizeof name, "unfinished");
+		close(unfinished_object(name, i == 0 ? 0 : 1 << 20, 0));
+		ck_assert_int_eq(wr_channel_create(&ch, name, &o), 0);
+		walrec_producer_t *p;
+		ck_assert_int_eq(walrec_producer_attach(&p, name), 0);
+		walrec_producer_detach(p);
+		chan_destroy(ch, name);
+	}
+	/* A producer once attached to it: it may hold accepted events; left alone. */
+	chan_name(name, sizeof name, "unfinished");
+	close(unfinished_object(name, 1 << 20, 1));
+	ck_assert_int_eq(wr_channel_create(&ch, name, &o), -EEXIST);
+	/* Its creator is alive (holds the lock): left alone too. */
+	wr_channel_unlink(name);
+	int fd = unfinished_object(name, 1 << 20, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	ck_assert_int_eq(wr_channel_create(&ch, name, &o), -EEXIST);
+	close(fd);
+	ck_assert_int_eq(wr_channel_create(&ch, name, &o), 0); /* and once it is gone */
+	chan_destroy(ch, name);
+	walrec_log_set_handler(NULL, NULL, -1);
 }
 END_TEST
 
@@ -1134,6 +1184,7 @@ channel_suite(void)
 	TCase *core = tcase_create("core");
 	tcase_add_test(core, test_channel_layout);
 	tcase_add_test(core, test_channel_create_mode);
+	tcase_add_test(core, test_channel_create_replaces_unfinished_object);
 	tcase_add_test(core, test_channel_attach_detach_reuse);
 	tcase_add_test(core, test_channel_try_append_full_then_release);
 	tcase_add_test(core, test_channel_durable_marks);

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -194,12 +195,34 @@ START_TEST(test_lib_fs_preallocate)
 }
 END_TEST
 
+/* Inodes of the directories fsynced through the table. */
+static ino_t synced_dirs[8];
+static int n_synced_dirs;
+
+static int
+fsync_noting_dirs(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && n_synced_dirs < 8)
+		synced_dirs[n_synced_dirs++] = st.st_ino;
+	return fsync(fd);
+}
+
 START_TEST(test_lib_fs_mkdir_and_join)
 {
 	char path[4096];
 	ck_assert_int_eq(wr_fs_join(path, sizeof path, dir, "sub"), 0);
+	/* Creating it makes its name durable: the parent is fsynced (once, not again). */
+	wr_sys.fsync = fsync_noting_dirs;
+	n_synced_dirs = 0;
 	ck_assert_int_eq(wr_fs_mkdir(path), 0);
+	struct stat parent;
+	ck_assert_int_eq(stat(dir, &parent), 0);
+	ck_assert_int_eq(n_synced_dirs, 1);
+	ck_assert(synced_dirs[0] == parent.st_ino);
 	ck_assert_int_eq(wr_fs_mkdir(path), 0);
+	ck_assert_int_eq(n_synced_dirs, 1);
+	wr_sys_reset();
 	char file[4096];
 	ck_assert_int_eq(wr_fs_join(file, sizeof file, dir, "plain"), 0);
 	ck_assert_int_eq(wr_test_write_file(file, "x", 1), 0);

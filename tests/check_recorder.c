@@ -74,13 +74,45 @@ log_start(void)
 	walrec_log_set_handler(log_capture, NULL, WALREC_LOG_DEBUG);
 }
 
+/*
+ * True when a captured line holds needle. A needle that is a level prefix
+ * ("W: ") matches only at the start of a line: the temporary directory's
+ * name can end in that letter ("...KW: continuing").
+ */
 static bool
 log_has(const char *needle)
 {
+	bool level = strlen(needle) == 3 && strchr("EWID", needle[0]) && needle[1] == ':' &&
+		     needle[2] == ' ';
 	pthread_mutex_lock(&log_lock);
-	bool r = strstr(log_buf, needle) != NULL;
+	bool r;
+	if (level) {
+		char line_start[5] = { '\n', needle[0], ':', ' ', '\0' };
+		r = strncmp(log_buf, needle, 3) == 0 || strstr(log_buf, line_start) != NULL;
+	} else {
+		r = strstr(log_buf, needle) != NULL;
+	}
 	pthread_mutex_unlock(&log_lock);
 	return r;
+}
+
+/* The captured line that holds needle ("" if none). */
+static const char *
+log_line(const char *needle)
+{
+	static char line[1024];
+	pthread_mutex_lock(&log_lock);
+	const char *p = strstr(log_buf, needle);
+	line[0] = '\0';
+	if (p) {
+		const char *a = p, *b = strchr(p, '\n');
+		while (a > log_buf && a[-1] != '\n')
+			a--;
+		size_t n = b ? (size_t)(b - a) : strlen(a);
+		snprintf(line, sizeof line, "%.*s", (int)n, a);
+	}
+	pthread_mutex_unlock(&log_lock);
+	return line;
 }
 
 /* ---- log verification ------------------------------------------------------ */
@@ -497,6 +529,43 @@ START_TEST(test_recorder_reopen_continues_ids)
 	for (size_t i = 0; i < b.n; i++)
 		sum += b.seg[i].events;
 	ck_assert_uint_eq(sum, next - 1);
+}
+END_TEST
+
+/*
+ * Many hot segments found at open, listed in directory order (not index
+ * order): retention compresses every one beyond the limit, oldest first,
+ * and never loses or repeats one.
+ */
+START_TEST(test_recorder_retention_of_segments_found_at_open)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 0; /* keep everything hot */
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 4096 * 12 + 100, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	struct dir_info a;
+	verify_dir(dir, &a);
+	ck_assert_uint_ge(a.hot, 13);
+	ck_assert_uint_eq(a.cold, 0);
+
+	log_start();
+	cfg.max_hot_segments = 1;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	ck_assert_msg(!log_has("failed"), "retention: %s", log_line("failed"));
+	struct dir_info b;
+	verify_dir(dir, &b);
+	/* The one hot segment kept is the newest; every other one is cold. */
+	ck_assert_uint_eq(b.hot, 1);
+	ck_assert_uint_eq(b.cold, a.hot - 1);
+	ck_assert_uint_eq(b.seg[b.n - 1].index, a.seg[a.n - 1].index);
+	ck_assert(!b.seg[b.n - 1].cold);
+	ck_assert_uint_eq(dir_last_id(&b), next - 1);
 }
 END_TEST
 
@@ -1157,6 +1226,402 @@ START_TEST(test_recorder_fdatasync_eio_at_segment_close_latched)
 }
 END_TEST
 
+/* ---- faults in the background work ------------------------------------------------ */
+
+static _Atomic int fault_lz4_enospc;  /* pwrite of a .wal.lz4.tmp: ENOSPC */
+/*
+ * A full disk: ENOSPC from fallocate, and from pwrite/write of any file in
+ * dir but a segment's preallocated space (writing there needs no new
+ * blocks: the reservation is what fallocate is for).
+ */
+static _Atomic int fault_full_disk;
+static _Atomic int fault_meta_rename; /* rename of wal.meta.tmp: EIO */
+static _Atomic int fault_meta_short;  /* pwrite of wal.meta.tmp: at most 3 bytes a call */
+static _Atomic int fault_unlink_seg;  /* unlink of a .wal or .wal.lz4: EACCES */
+static _Atomic int meta_short_calls;
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The path of fd, when it is a file in the test directory. */
+static bool
+fd_in_dir(int fd, char *out, size_t n)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t len = readlink(link, out, n - 1);
+	if (len <= 0)
+		return false;
+	out[len] = '\0';
+	size_t dl = strlen(dir);
+	return strncmp(out, dir, dl) == 0 && out[dl] == '/';
+}
+
+static ssize_t
+pwrite_faults(int fd, const void *buf, size_t len, off_t off)
+{
+	char path[4096];
+	if (fd_in_dir(fd, path, sizeof path)) {
+		if ((atomic_load(&fault_full_disk) && !ends_with(path, WR_SEGMENT_SUFFIX)) ||
+		    (atomic_load(&fault_lz4_enospc) && ends_with(path, ".wal.lz4.tmp"))) {
+			errno = ENOSPC;
+			return -1;
+		}
+		if (atomic_load(&fault_meta_short) && ends_with(path, "/wal.meta.tmp")) {
+			atomic_fetch_add(&meta_short_calls, 1);
+			return pwrite(fd, buf, len > 3 ? 3 : len, off);
+		}
+	}
+	return pwrite(fd, buf, len, off);
+}
+
+static ssize_t
+write_faults(int fd, const void *buf, size_t len)
+{
+	char path[4096];
+	if (atomic_load(&fault_full_disk) && fd_in_dir(fd, path, sizeof path) &&
+	    !ends_with(path, WR_SEGMENT_SUFFIX)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return write(fd, buf, len);
+}
+
+static int
+fallocate_faults(int fd, int mode, off_t off, off_t len)
+{
+	char path[4096];
+	if (atomic_load(&fault_full_disk) && fd_in_dir(fd, path, sizeof path)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return fallocate(fd, mode, off, len);
+}
+
+static int
+rename_faults(const char *from, const char *to)
+{
+	if (atomic_load(&fault_meta_rename) && ends_with(from, "/wal.meta.tmp")) {
+		errno = EIO;
+		return -1;
+	}
+	return rename(from, to);
+}
+
+static int
+unlink_faults(const char *path)
+{
+	if (atomic_load(&fault_unlink_seg) &&
+	    (ends_with(path, WR_SEGMENT_SUFFIX) || ends_with(path, WR_COLD_SUFFIX))) {
+		errno = EACCES;
+		return -1;
+	}
+	return unlink(path);
+}
+
+static void
+install_faults(void)
+{
+	wr_sys.pwrite = pwrite_faults;
+	wr_sys.write = write_faults;
+	wr_sys.fallocate = fallocate_faults;
+	wr_sys.rename = rename_faults;
+	wr_sys.unlink = unlink_faults;
+}
+
+/* Wait (at most 10 s) for a log line holding needle. */
+static void
+wait_log(const char *needle)
+{
+	uint64_t deadline = wr_clock_now_ns() + 10000000000ull;
+	while (!log_has(needle) && wr_clock_now_ns() < deadline)
+		usleep(5000);
+}
+
+/* Files in dir whose name ends with suffix. */
+static unsigned
+count_suffix(const char *suffix)
+{
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	unsigned n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		n += ends_with(de->d_name, suffix);
+	closedir(d);
+	return n;
+}
+
+/* Wait (at most 15 s) until cond() holds. */
+static bool
+eventually(bool (*cond)(void))
+{
+	uint64_t deadline = wr_clock_now_ns() + 15000000000ull;
+	while (!cond()) {
+		if (wr_clock_now_ns() > deadline)
+			return false;
+		usleep(5000);
+	}
+	return true;
+}
+
+static bool
+two_cold(void)
+{
+	return count_suffix(WR_COLD_SUFFIX) >= 2;
+}
+
+/* The last event id named by the wal.meta on disk (0 if unreadable). */
+static uint64_t
+meta_on_disk(void)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/wal.meta", dir);
+	size_t len = 0;
+	uint8_t *p = wr_test_read_file(path, &len);
+	struct wr_meta_state st = { 0 };
+	if (p && len == WR_META_SIZE)
+		wr_meta_decode(p, &st);
+	free(p);
+	return st.last_event_id;
+}
+
+/* One more event, a sync, and time for the 100 ms wal.meta cadence. */
+static void
+append_sync_pause(walrec_recorder_t *rec, uint64_t *next, useconds_t pause)
+{
+	append_n(rec, 1, next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	usleep(pause);
+}
+
+START_TEST(test_recorder_enospc_in_compression_retried)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 1;
+	log_start();
+	install_faults();
+	atomic_store(&fault_lz4_enospc, 1);
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 4096 * 4, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	wait_log("compressing");
+	ck_assert_msg(log_has("No space left on device; the segment stays uncompressed"), "%s",
+		      log_line("compressing"));
+	/* The recorder goes on; nothing is lost. */
+	append_n(rec, 1000, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	walrec_recorder_state_t st;
+	walrec_recorder_meta_state(rec, &st);
+	ck_assert_int_eq(st.latched_error, 0);
+	ck_assert_uint_eq(st.durable_event_id, next - 1);
+	/* Closed while still full (its last retention pass fails too): nothing half-made left. */
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	ck_assert_uint_eq(count_suffix(WR_COLD_SUFFIX), 0);
+	ck_assert_uint_eq(count_suffix(".wal.lz4.tmp"), 0);
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ck_assert_uint_eq(dir_last_id(&di), next - 1);
+	/* Space again: compression catches up. */
+	atomic_store(&fault_lz4_enospc, 0);
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	ck_assert_msg(eventually(two_cold), "no compression after the disk freed up");
+	append_n(rec, 4096, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	wr_sys_reset();
+	verify_dir(dir, &di); /* cold ones through the lz4 tool: identical to the .wal */
+	ck_assert_uint_ge(di.cold, 2);
+	ck_assert_uint_eq(dir_last_id(&di), next - 1);
+	ck_assert_uint_eq(di.seg[0].first, 1);
+}
+END_TEST
+
+static uint64_t meta_want;
+
+static bool
+meta_caught_up(void)
+{
+	return meta_on_disk() >= meta_want;
+}
+
+START_TEST(test_recorder_wal_meta_short_write_and_rename_failure)
+{
+	walrec_recorder_config_t cfg = small_config();
+	log_start();
+	install_faults();
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	/* Short writes: completed by the retry loop, wal.meta is right. */
+	atomic_store(&fault_meta_short, 1);
+	append_n(rec, 1000, &next);
+	for (int i = 0; i < 100 && meta_on_disk() != next - 1; i++)
+		append_sync_pause(rec, &next, 120000);
+	ck_assert_uint_eq(meta_on_disk(), next - 1);
+	ck_assert_int_gt(atomic_load(&meta_short_calls), 5); /* 16 bytes, 3 at a time */
+	atomic_store(&fault_meta_short, 0);
+
+	/* The rename fails: wal.meta keeps its old 16 bytes; nothing is latched. */
+	uint64_t before = meta_on_disk();
+	atomic_store(&fault_meta_rename, 1);
+	for (int i = 0; i < 10; i++)
+		append_sync_pause(rec, &next, 60000);
+	ck_assert(log_has("wal.meta can not be replaced"));
+	ck_assert_uint_eq(meta_on_disk(), before);
+	walrec_recorder_state_t st;
+	walrec_recorder_meta_state(rec, &st);
+	ck_assert_int_eq(st.latched_error, 0);
+	ck_assert_uint_eq(st.durable_event_id, next - 1);
+	ck_assert_uint_gt(rec->metrics.meta_store.flush_failures.value, 0);
+	/* Renames work again: it catches up within the retry interval. */
+	atomic_store(&fault_meta_rename, 0);
+	append_n(rec, 10, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	meta_want = next - 1;
+	uint64_t deadline = wr_clock_now_ns() + 10000000000ull;
+	while (!meta_caught_up() && wr_clock_now_ns() < deadline)
+		append_sync_pause(rec, &next, 50000);
+	ck_assert(meta_caught_up());
+	ck_assert(log_has("wal.meta is replaced again"));
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	ck_assert_uint_eq(meta_on_disk(), next - 1);
+	ck_assert_uint_eq(count_suffix("wal.meta.tmp"), 0); /* failed attempts left nothing */
+}
+END_TEST
+
+static bool
+retention_caught_up(void)
+{
+	/* At most one cold segment, and no .wal left beside its .wal.lz4. */
+	if (count_suffix(WR_COLD_SUFFIX) > 1)
+		return false;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool twin = false;
+	while (!twin && (de = readdir(d)) != NULL) {
+		uint32_t idx;
+		bool cold;
+		if (wr_segment_name_parse(de->d_name, &idx, &cold) == 1 && cold) {
+			char hot[4200];
+			snprintf(hot, sizeof hot, "%s/%08u.wal", dir, idx);
+			twin = access(hot, F_OK) == 0;
+		}
+	}
+	closedir(d);
+	return !twin;
+}
+
+START_TEST(test_recorder_retention_unlink_failure_retried)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 1;
+	cfg.max_cold_segments = 1;
+	log_start();
+	install_faults();
+	atomic_store(&fault_unlink_seg, 1);
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 4096 * 5, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	wait_log("unlink");
+	ck_assert_msg(log_has("Permission denied"), "%s", log_line("unlink"));
+	/* Reported and left: the recorder goes on, everything stays readable. */
+	append_n(rec, 2000, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	walrec_recorder_state_t st;
+	walrec_recorder_meta_state(rec, &st);
+	ck_assert_int_eq(st.latched_error, 0);
+	ck_assert(!retention_caught_up());
+	/* Retried once unlink works. */
+	atomic_store(&fault_unlink_seg, 0);
+	ck_assert_msg(eventually(retention_caught_up), "retention did not catch up");
+	append_n(rec, 100, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	wr_sys_reset();
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ck_assert_uint_le(di.cold, 1);
+	ck_assert_uint_le(di.hot, 1);
+	ck_assert_uint_eq(dir_last_id(&di), next - 1);
+}
+END_TEST
+
+START_TEST(test_recorder_full_disk_then_frees)
+{
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 1;
+	log_start();
+	install_faults();
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 500, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+
+	/* Full: no new block can be allocated anywhere in the directory. */
+	atomic_store(&fault_full_disk, 1);
+	for (int i = 0; i < 5; i++)
+		append_sync_pause(rec, &next, 150000); /* wal.meta replaces fail meanwhile */
+	ck_assert(log_has("wal.meta can not be replaced"));
+	walrec_event_t ev;
+	int rc = 0;
+	while (next < 4096 * 20) {
+		fill_event(&ev, next);
+		uint64_t id;
+		rc = walrec_recorder_append(rec, &ev, &id);
+		if (rc != 0)
+			break;
+		next++;
+	}
+	ck_assert_msg(rc == -ENOSPC, "%s", walrec_strerror(rc)); /* back-pressure, not an error */
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);     /* what was accepted is durable */
+	walrec_recorder_state_t st;
+	walrec_recorder_meta_state(rec, &st);
+	ck_assert_int_eq(st.latched_error, 0);
+	ck_assert_uint_eq(st.durable_event_id, next - 1);
+
+	/* Space again: appends, compression and wal.meta resume. */
+	atomic_store(&fault_full_disk, 0);
+	uint64_t deadline = wr_clock_now_ns() + 10000000000ull;
+	uint64_t id = 0;
+	do {
+		fill_event(&ev, next);
+		rc = walrec_recorder_append(rec, &ev, &id);
+		if (rc != 0)
+			usleep(1000);
+	} while (rc != 0 && wr_clock_now_ns() < deadline);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(id, next);
+	next++;
+	append_n(rec, 4096 * 2, &next);
+	ck_assert_int_eq(walrec_recorder_sync(rec), 0);
+	ck_assert_msg(eventually(two_cold), "no compression after the disk freed up");
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	wr_sys_reset();
+	ck_assert_uint_eq(meta_on_disk(), next - 1);
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ck_assert_uint_eq(dir_last_id(&di), next - 1);
+	ck_assert_uint_eq(di.seg[0].first, 1);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < di.n; i++)
+		sum += di.seg[i].events;
+	ck_assert_uint_eq(sum, next - 1);
+}
+END_TEST
+
 /* ---- idle ---------------------------------------------------------------------------- */
 
 static uint64_t
@@ -1199,6 +1664,7 @@ recorder_suite(void)
 	tcase_add_test(core, test_recorder_worker_threads_named_and_pinned);
 	tcase_add_test(core, test_recorder_rotation_compression_retention);
 	tcase_add_test(core, test_recorder_reopen_continues_ids);
+	tcase_add_test(core, test_recorder_retention_of_segments_found_at_open);
 	tcase_add_test(core, test_recorder_wait_durable_and_poll);
 	tcase_add_test(core, test_recorder_interval_makes_durable);
 	tcase_add_test(core, test_recorder_idle_uses_no_cpu);
@@ -1214,6 +1680,10 @@ recorder_suite(void)
 	tcase_add_test(limits, test_recorder_sync_eio_latched);
 	tcase_add_test(limits, test_recorder_block_write_eio_latched);
 	tcase_add_test(limits, test_recorder_fdatasync_eio_at_segment_close_latched);
+	tcase_add_test(limits, test_recorder_enospc_in_compression_retried);
+	tcase_add_test(limits, test_recorder_wal_meta_short_write_and_rename_failure);
+	tcase_add_test(limits, test_recorder_retention_unlink_failure_retried);
+	tcase_add_test(limits, test_recorder_full_disk_then_frees);
 	suite_add_tcase(s, limits);
 	TCase *conc = tcase_create("concurrency");
 	tcase_add_checked_fixture(conc, setup_dir, teardown_dir);

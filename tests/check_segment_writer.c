@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -991,7 +992,7 @@ END_TEST
 struct syncer {
 	struct wr_segment_writer *w;
 	_Atomic bool stop;
-	int errors, calls;
+	_Atomic int errors, calls;
 };
 
 static void *
@@ -1028,6 +1029,9 @@ START_TEST(test_segment_writer_sync_concurrent_with_append)
 		id += n;
 		wr_segment_writer_seal(&w);
 	}
+	/* On a busy machine the syncer may not have run yet: let it, at least once. */
+	while (atomic_load(&s.calls) == 0)
+		sched_yield();
 	atomic_store(&s.stop, true);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_int_eq(s.errors, 0);

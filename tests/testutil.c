@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,4 +120,21 @@ wr_test_pwrite_short(int fd, const void *buf, size_t len, off_t off)
 {
 	wr_test_pwrite_calls++;
 	return wr_sys_libc.pwrite(fd, buf, len > 3 ? 3 : len, off);
+}
+
+const char *
+wr_test_fmt(const char *fmt, ...)
+{
+	static char buf[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
+void
+wr_test_log_discard(void *arg, int level, const char *msg)
+{
+	(void)arg, (void)level, (void)msg;
 }

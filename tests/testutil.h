@@ -48,4 +48,10 @@ ssize_t wr_test_pwrite_enospc(int fd, const void *buf, size_t len, off_t off);
 extern int wr_test_pwrite_calls;
 ssize_t wr_test_pwrite_short(int fd, const void *buf, size_t len, off_t off);
 
+/* printf into a static buffer, for failure messages built in several steps. */
+const char *wr_test_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A log handler that drops every line (walrec_log_set_handler), for tests of bad input. */
+void wr_test_log_discard(void *arg, int level, const char *msg);
+
 #endif

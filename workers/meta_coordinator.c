@@ -27,6 +27,12 @@
  * round's sync, i.e. of every waiter. It is a checked hint that may lag.
  */
 #define COORD_META_EVERY_NS 100000000ull
+/*
+ * After a failed replace (a full disk, a rename refused) wal.meta is tried
+ * again this often: the old file is intact, the durable position does not
+ * depend on it, and every attempt is a whole new tmp+fdatasync+rename.
+ */
+#define COORD_META_RETRY_NS 1000000000ull
 /* Waiting for the owner to seal a block a waiter asked for, between re-checks. */
 #define COORD_SEAL_WAIT_NS 2000000ull
 
@@ -212,14 +218,25 @@ coord_round(struct wr_meta_coordinator *c, bool want_seal, bool wake)
 	 * for the rename and the two syncs of the meta file.
 	 */
 	uint64_t now = wr_clock_now_ns();
-	if (meta_ok && now - c->meta_flushed_ns < COORD_META_EVERY_NS)
+	uint64_t every = c->meta_failing ? COORD_META_RETRY_NS : COORD_META_EVERY_NS;
+	if (meta_ok && now - c->meta_flushed_ns < every)
 		meta_ok = false;
-	if (meta_ok)
-		c->meta_flushed_ns = now;
-	if (meta_ok && !wr_meta_coordinator_flush_meta(c, p.segment_index, p.end, p.last_id)) {
-		wr_manager_latch(m, -EIO);
-		wr_meta_coordinator_wake_waiters(c);
-	}
+	if (!meta_ok)
+		return;
+	c->meta_flushed_ns = now;
+	/*
+	 * A failed replace is not latched: it left the old wal.meta intact
+	 * (durable replace), which names older durable data and only lags, and
+	 * no sync of event data failed. Latching would turn a disk that is
+	 * full for a moment into a recorder that never writes again.
+	 */
+	bool ok = wr_meta_coordinator_flush_meta(c, p.segment_index, p.end, p.last_id);
+	if (!ok && !c->meta_failing)
+		wr_log_warn("%s/wal.meta can not be replaced; it lags behind the durable position "
+			    "and is tried again every second", c->durable_meta.dir);
+	else if (ok && c->meta_failing)
+		wr_log_info("%s/wal.meta is replaced again", c->durable_meta.dir);
+	c->meta_failing = !ok;
 }
 
 static void *

@@ -57,7 +57,8 @@ struct wr_meta_coordinator {
 	_Atomic uint64_t durable_id;
 
 	uint64_t interval_ns;    /* 0: only on request */
-	uint64_t meta_flushed_ns; /* coordinator thread: last wal.meta replace */
+	uint64_t meta_flushed_ns; /* coordinator thread: last wal.meta replace (attempt) */
+	bool meta_failing;        /* coordinator thread: the last replace failed */
 	struct wr_manager *manager;
 	struct wr_segment_maintainer *maintainer;
 	struct wr_meta_store durable_meta; /* what is on disk: flushed only after its data is */

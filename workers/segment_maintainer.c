@@ -42,10 +42,8 @@ list_push(struct wr_index_list *l, uint32_t x)
 	}
 	/* Keep the list sorted (oldest first); appends are almost always at the end. */
 	size_t i = l->n;
-	while (i > 0 && l->v[i - 1] > x) {
-		l->v[i] = l->v[i - 1];
+	while (i > 0 && l->v[i - 1] > x)
 		i--;
-	}
 	if (i > 0 && l->v[i - 1] == x)
 		return 0; /* already listed */
 	if (l->n > i)

@@ -87,7 +87,9 @@ void walrec_recorder_config_init(walrec_recorder_config_t *cfg);
  * the last sealed event. Starts the background threads. config NULL means
  * the defaults. The calling thread becomes the owner.
  * Returns 0 and *rec, -EINVAL for a bad config (logged), -ENOSPC,
- * -WALREC_ECORRUPT when the log can not be continued, or another -errno.
+ * -WALREC_ECORRUPT when the log can not be continued, -ELOOP when dir is a
+ * symbolic link (the directory itself is required), -ENOTDIR, or another
+ * -errno.
  */
 int walrec_recorder_open(walrec_recorder_t **rec, const char *dir,
 			 const walrec_recorder_config_t *config);
