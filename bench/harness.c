@@ -272,40 +272,50 @@ wr_bench_u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-uint64_t
-wr_bench_fdatasync_p50(const char *dir, int reps)
+int
+wr_bench_fsync_open(struct wr_bench_fsync *b, const char *dir)
 {
-	char path[4200];
-	snprintf(path, sizeof path, "%s/bench-fdatasync.tmp", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || reps <= 0)
-		return 0;
-	uint64_t *t = calloc((size_t)reps, sizeof *t);
-	char buf[4096];
-	memset(buf, 0x5a, sizeof buf);
-	/* rewrite the same written blocks, as the recorder's syncs do */
+	snprintf(b->path, sizeof b->path, "%s/bench-fdatasync.%d.tmp", dir, (int)getpid());
+	b->n = 0;
+	b->fd = open(b->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (b->fd < 0)
+		return -errno;
+	memset(b->buf, 0x5a, sizeof b->buf);
+	/* The blocks are written once here: each sample rewrites one of them. */
 	for (int i = 0; i < 64; i++)
-		if (pwrite(fd, buf, sizeof buf, (off_t)i * 4096) != (ssize_t)sizeof buf)
-			break;
-	fdatasync(fd);
-	int n = 0;
-	for (; t && n < reps; n++) {
-		buf[0] = (char)n;
-		uint64_t t0 = wr_clock_now_ns();
-		if (pwrite(fd, buf, sizeof buf, (off_t)(n % 64) * 4096) != (ssize_t)sizeof buf)
-			break;
-		fdatasync(fd);
-		t[n] = wr_clock_now_ns() - t0;
+		if (pwrite(b->fd, b->buf, sizeof b->buf, (off_t)i * 4096) != (ssize_t)sizeof b->buf)
+			return -EIO;
+	return fdatasync(b->fd) == 0 ? 0 : -errno;
+}
+
+uint64_t
+wr_bench_fsync_once(struct wr_bench_fsync *b)
+{
+	b->buf[0] = (char)b->n;
+	uint64_t t0 = wr_clock_now_ns();
+	if (pwrite(b->fd, b->buf, sizeof b->buf, (off_t)(b->n++ % 64) * 4096) != (ssize_t)sizeof b->buf ||
+	    fdatasync(b->fd) != 0)
+		return 0;
+	return wr_clock_now_ns() - t0;
+}
+
+void
+wr_bench_fsync_close(struct wr_bench_fsync *b)
+{
+	if (b->fd >= 0) {
+		close(b->fd);
+		unlink(b->path);
 	}
-	close(fd);
-	unlink(path);
-	uint64_t p50 = 0;
-	if (n > 0) {
-		qsort(t, (size_t)n, sizeof *t, wr_bench_u64_cmp);
-		p50 = t[n / 2];
-	}
-	free(t);
-	return p50;
+	b->fd = -1;
+}
+
+uint64_t
+wr_bench_median(uint64_t *v, size_t n)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof *v, wr_bench_u64_cmp);
+	return v[n / 2];
 }
 
 static int

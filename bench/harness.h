@@ -109,11 +109,27 @@ void wr_bench_noise(const struct wr_bench_clock *clk, uint64_t ns, double *max_g
 int wr_bench_u64_cmp(const void *a, const void *b);
 
 /*
- * The baseline every durable figure is compared with, measured in the
- * same run: the p50 of reps times (pwrite of 4 KiB over already written
- * blocks of a file in dir + fdatasync). 0 if dir is not usable.
+ * The baseline every durable figure is compared with: a pwrite of 4 KiB
+ * over already written blocks of a file in dir, then fdatasync. Durable
+ * benchmarks take one sample between their own operations, so that both
+ * see the same disk (its latency drifts by tens of percent within minutes
+ * on a shared machine).
  */
-uint64_t wr_bench_fdatasync_p50(const char *dir, int reps);
+struct wr_bench_fsync {
+	int fd;
+	unsigned n;
+	char buf[4096];
+	char path[4200];
+};
+
+/* Create and write the file. 0 or -errno. */
+int wr_bench_fsync_open(struct wr_bench_fsync *b, const char *dir);
+/* One sample, in ns (0 on failure). */
+uint64_t wr_bench_fsync_once(struct wr_bench_fsync *b);
+/* Close and remove the file. */
+void wr_bench_fsync_close(struct wr_bench_fsync *b);
+/* The median of v[0..n) (sorts v); 0 when n is 0. */
+uint64_t wr_bench_median(uint64_t *v, size_t n);
 
 /* ---- histogram ------------------------------------------------------------ */
 

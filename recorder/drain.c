@@ -228,7 +228,7 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 		struct wr_stage *st = &rec->manager.stage;
 		uint64_t staged = wr_stage_pending(st);
 		if (staged >= DRAIN_FLUSH_AT || (n == 0 && staged > 0)) {
-			if (wr_stage_flush_some(st, DRAIN_FLUSH_MAX) < 0) {
+			if (wr_stage_try_flush(st, DRAIN_FLUSH_MAX) < 0) {
 				err = -WALREC_ELATCHED;
 				break;
 			}
@@ -240,7 +240,11 @@ wr_drain_run(walrec_recorder_t *rec, const char *name, const struct wr_drain_opt
 			idle = 0;
 			continue;
 		}
-		/* Idle: spin, then yield, then park on the channel's futex. */
+		/* Idle: keep the active segment conditioned ahead of its blocks
+		 * (the flusher thread may share a CPU with busy producers)... */
+		if (wr_stage_condition(st) > 0)
+			continue;
+		/* ...then spin, then yield, then park on the channel's futex. */
 		idle++;
 		if (o->busy_poll || idle < 64) {
 			wr_cpu_relax();

@@ -21,6 +21,8 @@
 /* Spins on a full ring before sleeping on the tail futex. */
 #define WR_PRODUCER_SPINS 2000
 #define WR_PRODUCER_DETACH_NS 1000000000ull
+/* wait_durable watches the durable position this long before it sleeps. */
+#define WR_PRODUCER_DURABLE_SPIN_NS 500000ull
 
 /*
  * The cached cursors live here, in the producer's private memory: head is
@@ -308,10 +310,18 @@ walrec_producer_wait_durable(walrec_producer_t *p, uint64_t seq, uint64_t timeou
 		uint64_t now = wr_clock_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
+		/* Raised, the count also tells the recorder to sync now. */
 		wr_fetch_add_acq_rel(&d->durable_waiters, 1);
 		/* Pairs with the recorder's fence between its durable_seq store
 		 * and its load of durable_waiters. */
 		wr_fence_seq_cst();
+		/* A sync takes about one disk flush: watch for it for a while
+		 * before sleeping, which would add a wake-up to every ack. */
+		uint64_t spin_end = now + WR_PRODUCER_DURABLE_SPIN_NS;
+		while (wr_load_acquire(&d->durable_seq) < seq && wr_clock_now_ns() < spin_end &&
+		       wr_load_relaxed(p->state) < WR_CHAN_STOPPED)
+			for (int i = 0; i < 64; i++)
+				wr_cpu_relax();
 		if (wr_load_acquire(&d->durable_seq) < seq)
 			wr_futex_wait(&d->durable_futex, seen,
 				      deadline == UINT64_MAX ? UINT64_MAX : deadline - now);

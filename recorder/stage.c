@@ -122,6 +122,14 @@ stage_write_run(struct wr_stage *st, uint64_t t, uint32_t k)
 	struct wr_segment_writer *w = first->writer;
 	const uint8_t *buf = st->mem + (size_t)(t & st->mask) * WR_BLOCK_SIZE;
 	size_t len = (size_t)k * WR_BLOCK_SIZE;
+	/*
+	 * The free slots at the end of a partial last block are zero in the
+	 * buffer and already zero in the file (never written: preallocated,
+	 * conditioned or cut at recovery; a block is written once), so they
+	 * are left out: a sync after one event then writes one page, not five.
+	 */
+	if (last->event_count < WR_EVENTS_PER_BLOCK)
+		len -= (size_t)(WR_EVENTS_PER_BLOCK - last->event_count) * WR_EVENT_SIZE;
 	uint64_t t0 = wr_clock_now_ns();
 	int rc = wr_fs_pwrite_all(w->fd, buf, len, (off_t)wr_block_offset(first->block_index));
 	if (st->metrics) {
@@ -146,16 +154,10 @@ stage_write_run(struct wr_stage *st, uint64_t t, uint32_t k)
 	return 0;
 }
 
-int
-wr_stage_flush(struct wr_stage *st)
+/* Write up to max_blocks of what is committed; the caller holds the lock. */
+static int
+stage_flush_locked(struct wr_stage *st, uint32_t max_blocks)
 {
-	return wr_stage_flush_some(st, UINT32_MAX);
-}
-
-int
-wr_stage_flush_some(struct wr_stage *st, uint32_t max_blocks)
-{
-	pthread_mutex_lock(&st->lock);
 	int err = wr_load_relaxed(&st->error);
 	uint64_t t = wr_load_relaxed(&st->tail); /* only flushers store it, under the lock */
 	/* Acquire: pairs with the release store in wr_stage_commit. */
@@ -187,8 +189,26 @@ wr_stage_flush_some(struct wr_stage *st, uint32_t max_blocks)
 		 * the owner, which loads tail with acquire, reuses them. */
 		wr_store_release(&st->tail, t);
 	}
-	pthread_mutex_unlock(&st->lock);
 	return err != 0 ? err : n;
+}
+
+int
+wr_stage_flush(struct wr_stage *st)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = stage_flush_locked(st, UINT32_MAX);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+wr_stage_try_flush(struct wr_stage *st, uint32_t max_blocks)
+{
+	if (pthread_mutex_trylock(&st->lock) != 0)
+		return wr_load_relaxed(&st->error); /* another thread is at it */
+	int rc = stage_flush_locked(st, max_blocks);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
 }
 
 int
@@ -327,7 +347,8 @@ stage_main(void *arg)
 	struct wr_stage *st = arg;
 	uint64_t idle_since = 0;
 	for (;;) {
-		int n = wr_stage_flush(st);
+		/* Never wait for the lock: whoever holds it is writing blocks. */
+		int n = wr_stage_try_flush(st, UINT32_MAX);
 		if (n > 0) {
 			idle_since = 0;
 			continue;

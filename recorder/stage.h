@@ -162,8 +162,11 @@ wr_stage_position(const struct wr_stage *st)
  */
 int wr_stage_flush(struct wr_stage *st);
 
-/* The same, writing at most max_blocks (the oldest). */
-int wr_stage_flush_some(struct wr_stage *st, uint32_t max_blocks);
+/*
+ * The same, writing at most max_blocks (the oldest), and only if no other
+ * thread is flushing right now (then 0 at once: that one writes them).
+ */
+int wr_stage_try_flush(struct wr_stage *st, uint32_t max_blocks);
 
 /* Blocks committed and not yet written (owner thread). */
 static inline uint64_t

@@ -35,6 +35,13 @@
 #define COORD_META_RETRY_NS 1000000000ull
 /* Waiting for the owner to seal a block a waiter asked for, between re-checks. */
 #define COORD_SEAL_WAIT_NS 2000000ull
+/*
+ * Nothing pending: check again every interval for this long before
+ * parking. An owner that syncs after every few events (durable acks)
+ * leaves nothing pending most of the time; parking at once would make
+ * each of its next appends wake the coordinator.
+ */
+#define COORD_IDLE_BEFORE_PARK_NS 20000000ull
 
 int
 wr_meta_coordinator_init(struct wr_meta_coordinator *c, const char *dir,
@@ -90,6 +97,8 @@ wr_meta_coordinator_publish(struct wr_meta_coordinator *c, uint64_t id)
 		/* Release: the syncs that made id durable happen-before any
 		 * acquire load that sees it (wr_meta_coordinator_durable). */
 		wr_store_release(&c->durable_id, id);
+		/* Relaxed: only paces the coordinator's interval rounds. */
+		wr_store_relaxed(&c->published_ns, wr_clock_now_ns());
 		wr_gauge_set(&c->metrics->durable_event_id, (int64_t)id);
 	}
 	pthread_cond_broadcast(&c->durable);
@@ -245,6 +254,7 @@ coord_main(void *arg)
 	struct wr_meta_coordinator *c = arg;
 	struct wr_manager *m = c->manager;
 	uint64_t last_round = wr_clock_now_ns();
+	uint64_t idle_since = last_round, last_appended = 0;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		if (c->stop)
@@ -257,7 +267,12 @@ coord_main(void *arg)
 		bool kicked = c->kicked;
 		c->kicked = false;
 		uint64_t now = wr_clock_now_ns();
-		bool due = pending && c->interval_ns != 0 && now - last_round >= c->interval_ns;
+		/* An interval runs from the last progress, ours or the owner's
+		 * (it syncs when it waits for durability). */
+		uint64_t since = wr_load_relaxed(&c->published_ns);
+		if (since < last_round)
+			since = last_round;
+		bool due = pending && c->interval_ns != 0 && now - since >= c->interval_ns;
 		if (!latched && (waiter || due || kicked)) {
 			pthread_mutex_unlock(&c->lock);
 			coord_round(c, waiter || due, waiter);
@@ -274,7 +289,16 @@ coord_main(void *arg)
 			continue;
 		}
 		if (pending && c->interval_ns != 0 && !latched) {
-			struct timespec dl = wr_clock_deadline(c->interval_ns - (now - last_round));
+			struct timespec dl = wr_clock_deadline(c->interval_ns - (now - since));
+			pthread_cond_timedwait(&c->wake, &c->lock, &dl);
+			continue;
+		}
+		if (appended != last_appended) {
+			last_appended = appended;
+			idle_since = now;
+		}
+		if (c->interval_ns != 0 && !latched && now - idle_since < COORD_IDLE_BEFORE_PARK_NS) {
+			struct timespec dl = wr_clock_deadline(c->interval_ns);
 			pthread_cond_timedwait(&c->wake, &c->lock, &dl);
 			continue;
 		}

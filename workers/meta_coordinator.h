@@ -55,6 +55,7 @@ struct wr_meta_coordinator {
 
 	/* release: after the data up to it is on stable storage; pairs with the acquire in readers */
 	_Atomic uint64_t durable_id;
+	_Atomic uint64_t published_ns; /* when durable_id last moved (paces interval rounds) */
 
 	uint64_t interval_ns;    /* 0: only on request */
 	uint64_t meta_flushed_ns; /* coordinator thread: last wal.meta replace (attempt) */
