@@ -103,10 +103,10 @@ help_has() { # SCENARIO OPTION: does its --help name the option?
 }
 
 if [ "$quick" = 1 ]; then
-	n_append=200k n_recorder=200k n_durable=300 n_ipc=100k n_ipc_durable=200
+	n_append=200k n_recorder=200k n_durable=300 n_ipc=100k n_ipc_durable=200 n_ipc_rate=20k
 	n_peers=5k n_syncs=50 idle_s=1
 else
-	n_append=10M n_recorder=4M n_durable=3000 n_ipc=2M n_ipc_durable=3000
+	n_append=10M n_recorder=4M n_durable=3000 n_ipc=2M n_ipc_durable=3000 n_ipc_rate=1M
 	n_peers=100k n_syncs=2000 idle_s=10
 fi
 
@@ -128,6 +128,11 @@ while [ "$i" -le "$runs" ]; do
 			help_has ipc --dir && set -- "$@" --dir "$data/ipc"
 			run ipc "$results/ipc.p$p.$i.json" "$@"
 		done
+		# Latency at a given load (1 M events/s), the drain thread busy-polling.
+		if help_has ipc --rate; then
+			set -- --producers 1 --events "$n_ipc_rate" --rate 1M --dir "$data/ipc"
+			run ipc "$results/ipc-rate.$i.json" "$@"
+		fi
 		if help_has ipc --durable-every; then
 			set -- --producers 1 --events "$n_ipc_durable" --durable-every 1
 			help_has ipc --dir && set -- "$@" --dir "$data/ipc"
