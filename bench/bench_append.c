@@ -235,21 +235,12 @@ wr_bench_append(int argc, char **argv)
 			usage(stdout);
 			return WR_EXIT_OK;
 		default:
-			wr_tool_error(CMD, "'%s': unknown option or missing value",
-				      argv[optind - 1]);
-			usage(stderr);
-			return WR_EXIT_USAGE;
+			return wr_bench_bad_option(CMD, argv, usage);
 		}
 	}
-	if (optind < argc) {
-		wr_tool_error(CMD, "unexpected argument '%s'", argv[optind]);
-		return WR_EXIT_USAGE;
-	}
-	if (!c.dir) {
-		wr_tool_error(CMD, "--dir is required");
-		usage(stderr);
-		return WR_EXIT_USAGE;
-	}
+	int arc = wr_bench_args_end(CMD, argc, argv, c.dir, usage);
+	if (arc != 0)
+		return arc;
 	struct stat st;
 	bool made_dir = stat(c.dir, &st) != 0;
 	int rc = wr_fs_mkdir(c.dir);

@@ -118,21 +118,10 @@ idle_parse(int argc, char **argv, struct idle_opts *o)
 			idle_usage(stdout);
 			return -1;
 		default:
-			wr_tool_error(CMD, "'%s': unknown option or missing value", argv[optind - 1]);
-			idle_usage(stderr);
-			return WR_EXIT_USAGE;
+			return wr_bench_bad_option(CMD, argv, idle_usage);
 		}
 	}
-	if (optind < argc) {
-		wr_tool_error(CMD, "unexpected argument '%s'", argv[optind]);
-		return WR_EXIT_USAGE;
-	}
-	if (!o->dir) {
-		wr_tool_error(CMD, "--dir is required");
-		idle_usage(stderr);
-		return WR_EXIT_USAGE;
-	}
-	return 0;
+	return wr_bench_args_end(CMD, argc, argv, o->dir, idle_usage);
 }
 
 static void

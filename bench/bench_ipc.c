@@ -175,21 +175,10 @@ ipc_parse(int argc, char **argv, struct ipc_opts *o)
 			ipc_usage(stdout);
 			return -1;
 		default:
-			wr_tool_error(CMD, "'%s': unknown option or missing value", argv[optind - 1]);
-			ipc_usage(stderr);
-			return WR_EXIT_USAGE;
+			return wr_bench_bad_option(CMD, argv, ipc_usage);
 		}
 	}
-	if (optind < argc) {
-		wr_tool_error(CMD, "unexpected argument '%s'", argv[optind]);
-		return WR_EXIT_USAGE;
-	}
-	if (!o->dir) {
-		wr_tool_error(CMD, "--dir is required");
-		ipc_usage(stderr);
-		return WR_EXIT_USAGE;
-	}
-	return 0;
+	return wr_bench_args_end(CMD, argc, argv, o->dir, ipc_usage);
 }
 
 /* Pin the calling process to the CPUs in mask (0: leave it). */

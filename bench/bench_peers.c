@@ -186,20 +186,12 @@ peers_parse(int argc, char **argv, struct peers_opts *o)
 			peers_usage(stdout);
 			return -1;
 		default:
-			wr_tool_error(CMD, "'%s': unknown option or missing value", argv[optind - 1]);
-			peers_usage(stderr);
-			return WR_EXIT_USAGE;
+			return wr_bench_bad_option(CMD, argv, peers_usage);
 		}
 	}
-	if (optind < argc) {
-		wr_tool_error(CMD, "unexpected argument '%s'", argv[optind]);
-		return WR_EXIT_USAGE;
-	}
-	if (!o->dir) {
-		wr_tool_error(CMD, "--dir is required");
-		peers_usage(stderr);
-		return WR_EXIT_USAGE;
-	}
+	int arc = wr_bench_args_end(CMD, argc, argv, o->dir, peers_usage);
+	if (arc != 0)
+		return arc;
 	if (!any)
 		for (size_t i = 0; i < N_SYSTEMS; i++)
 			o->selected[i] = true;

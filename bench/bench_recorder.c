@@ -72,20 +72,12 @@ rb_parse(int argc, char **argv, const char *cmd, struct rb_opts *o, void (*usage
 			usage(stdout);
 			return -1;
 		default:
-			wr_tool_error(cmd, "'%s': unknown option or missing value", argv[optind - 1]);
-			usage(stderr);
-			return WR_EXIT_USAGE;
+			return wr_bench_bad_option(cmd, argv, usage);
 		}
 	}
-	if (optind < argc) {
-		wr_tool_error(cmd, "unexpected argument '%s'", argv[optind]);
-		return WR_EXIT_USAGE;
-	}
-	if (!o->dir) {
-		wr_tool_error(cmd, "--dir is required");
-		usage(stderr);
-		return WR_EXIT_USAGE;
-	}
+	int arc = wr_bench_args_end(cmd, argc, argv, o->dir, usage);
+	if (arc != 0)
+		return arc;
 	o->cpus.owner = -1;
 	o->cpus.workers = 0;
 	if (!o->no_pin)

@@ -130,21 +130,10 @@ replay_parse(int argc, char **argv, struct replay_opts *o)
 			replay_usage(stdout);
 			return -1;
 		default:
-			wr_tool_error(CMD, "'%s': unknown option or missing value", argv[optind - 1]);
-			replay_usage(stderr);
-			return WR_EXIT_USAGE;
+			return wr_bench_bad_option(CMD, argv, replay_usage);
 		}
 	}
-	if (optind < argc) {
-		wr_tool_error(CMD, "unexpected argument '%s'", argv[optind]);
-		return WR_EXIT_USAGE;
-	}
-	if (!o->dir) {
-		wr_tool_error(CMD, "--dir is required");
-		replay_usage(stderr);
-		return WR_EXIT_USAGE;
-	}
-	return 0;
+	return wr_bench_args_end(CMD, argc, argv, o->dir, replay_usage);
 }
 
 /* ---- the log ------------------------------------------------------------------ */

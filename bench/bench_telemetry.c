@@ -110,22 +110,10 @@ bt_parse(int argc, char **argv, struct bt_opts *o)
 			bt_usage(stdout);
 			return -1;
 		default:
-			wr_tool_error("bench telemetry", "'%s': unknown option or missing value",
-				      argv[optind - 1]);
-			bt_usage(stderr);
-			return WR_EXIT_USAGE;
+			return wr_bench_bad_option("bench telemetry", argv, bt_usage);
 		}
 	}
-	if (optind < argc) {
-		wr_tool_error("bench telemetry", "unexpected argument '%s'", argv[optind]);
-		return WR_EXIT_USAGE;
-	}
-	if (!o->dir) {
-		wr_tool_error("bench telemetry", "--dir is required");
-		bt_usage(stderr);
-		return WR_EXIT_USAGE;
-	}
-	return 0;
+	return wr_bench_args_end("bench telemetry", argc, argv, o->dir, bt_usage);
 }
 
 static volatile sig_atomic_t bt_stop;

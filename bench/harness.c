@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -13,13 +14,7 @@
 #include <unistd.h>
 
 #include "bench/harness.h"
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
+#include "tools/cmd.h"
 
 void
 wr_bench_clock_init(struct wr_bench_clock *c)
@@ -39,7 +34,7 @@ wr_bench_clock_init(struct wr_bench_clock *c)
 		if (t1 - t0 < c->resolution_ticks)
 			c->resolution_ticks = t1 - t0;
 	}
-	qsort(d, N, sizeof d[0], cmp_u64);
+	qsort(d, N, sizeof d[0], wr_bench_u64_cmp);
 	c->overhead_ticks = d[N / 2];
 	/* Mean without the top 1%: one interrupt must not swamp it. */
 	double sum = 0;
@@ -334,4 +329,27 @@ wr_bench_remove_tree(const char *dir)
 {
 	/* FTW_PHYS: a symbolic link is removed, never followed. */
 	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+wr_bench_bad_option(const char *cmd, char **argv, void (*usage)(FILE *))
+{
+	wr_tool_error(cmd, "'%s': unknown option or missing value", argv[optind - 1]);
+	usage(stderr);
+	return WR_EXIT_USAGE;
+}
+
+int
+wr_bench_args_end(const char *cmd, int argc, char **argv, const char *dir, void (*usage)(FILE *))
+{
+	if (optind < argc) {
+		wr_tool_error(cmd, "unexpected argument '%s'", argv[optind]);
+		return WR_EXIT_USAGE;
+	}
+	if (!dir) {
+		wr_tool_error(cmd, "--dir is required");
+		usage(stderr);
+		return WR_EXIT_USAGE;
+	}
+	return 0;
 }

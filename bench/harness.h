@@ -30,6 +30,13 @@ int wr_bench_telemetry(int argc, char **argv);
 int wr_bench_peers(int argc, char **argv);
 int wr_bench_idle(int argc, char **argv);
 
+/* Option parsing of a scenario (getopt_long). An unknown option or one
+ * missing its value: a message, the usage on stderr, WR_EXIT_USAGE. */
+int wr_bench_bad_option(const char *cmd, char **argv, void (*usage)(FILE *));
+/* After the option loop: no operand left and --dir given. 0, or a message
+ * and WR_EXIT_USAGE. */
+int wr_bench_args_end(const char *cmd, int argc, char **argv, const char *dir, void (*usage)(FILE *));
+
 /* Remove dir and everything below it (a benchmark's own scratch directory). */
 void wr_bench_remove_tree(const char *dir);
 
