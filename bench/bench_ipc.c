@@ -40,6 +40,8 @@ struct ipc_opts {
 
 /* What a producer process measured; in memory shared with the parent. */
 #define IPC_BASE_SAMPLES 4096u
+/* Baseline samples on the drain's CPU before the run. */
+#define IPC_DRAIN_CPU_SAMPLES 512u
 
 struct ipc_child {
 	struct wr_bench_hist append; /* ticks of each accepted try_append */
@@ -77,16 +79,17 @@ ipc_usage(FILE *out)
 		"channel to a recorder draining it into a fresh log under DIR (removed\n"
 		"afterwards), twice: a throughput pass, then a pass timing every append.\n"
 		"The drain thread runs alone on the CPU that takes the fewest device\n"
-		"interrupts and busy-polls (--park: it sleeps when idle); producers and\n"
-		"the recorder's background threads share the other CPUs (--no-pin: no\n"
-		"placement).\n"
+		"interrupts (with --durable-every, the one that takes the disk's\n"
+		"completions: it waits on the syncs) and busy-polls (--park: it sleeps\n"
+		"when idle); producers and the recorder's background threads share the\n"
+		"other CPUs (--no-pin: no placement).\n"
 		"Reports the producers' per-append latency (walrec_producer_try_append,\n"
 		"tick clock, overhead subtracted), the end-to-end latency from a producer's\n"
 		"append to the event being in the segment's block, throughput, and with\n"
 		"--durable-every K the latency of walrec_producer_wait_durable after every\n"
 		"K events beside an fdatasync baseline the producers sample in DIR after\n"
 		"each acknowledgement (same disk, same moment; their time is taken out of\n"
-		"the events/s).\n"
+		"the events/s), and one sampled on the drain's CPU before the run.\n"
 		"End-to-end figures are queueing delay when producers outrun the recorder:\n"
 		"use --rate for latency at a given load.\n"
 		"\n"
@@ -336,6 +339,22 @@ ipc_q(const struct wr_bench_hist *h, const struct wr_bench_clock *clk, double q)
 	return (double)wr_bench_hist_quantile(h, q) * clk->ns_per_tick;
 }
 
+/* Median of IPC_DRAIN_CPU_SAMPLES fdatasyncs in dir from the calling thread. 0 or -errno. */
+static int
+ipc_drain_cpu_baseline(const char *dir, uint64_t *median)
+{
+	struct wr_bench_fsync bf = { .fd = -1 };
+	uint64_t v[IPC_DRAIN_CPU_SAMPLES];
+	int rc = wr_bench_fsync_open(&bf, dir);
+	for (uint32_t i = 0; rc == 0 && i < IPC_DRAIN_CPU_SAMPLES; i++)
+		if ((v[i] = wr_bench_fsync_once(&bf)) == 0)
+			rc = -EIO;
+	wr_bench_fsync_close(&bf);
+	if (rc == 0)
+		*median = wr_bench_median(v, IPC_DRAIN_CPU_SAMPLES);
+	return rc;
+}
+
 int
 wr_bench_ipc(int argc, char **argv)
 {
@@ -356,10 +375,22 @@ wr_bench_ipc(int argc, char **argv)
 	}
 	o.cpus.owner = -1;
 	o.cpus.workers = 0;
-	if (!o.no_pin)
+	/* A drain that syncs for waiting producers goes where the disk's
+	 * completions land; one that only appends, where the fewest do. */
+	if (!o.no_pin && o.durable_every)
+		wr_bench_cpus_for_syncs(&o.cpus, o.dir);
+	else if (!o.no_pin)
 		wr_bench_cpus_default(&o.cpus);
 	/* Producers share the workers' CPUs: the drain thread stays alone. */
 	o.producer_cpus = o.cpus.workers;
+	wr_bench_pin_self(o.cpus.owner);
+	/* The fdatasync the drain's CPU gets with nothing else running. */
+	uint64_t base_drain_cpu = 0;
+	if (o.durable_every && (rc = ipc_drain_cpu_baseline(o.dir, &base_drain_cpu)) != 0) {
+		wr_tool_error(CMD, "cannot sample fdatasync in %s: %s", o.dir, strerror(-rc));
+		rmdir(logdir);
+		return WR_EXIT_USAGE;
+	}
 
 	struct wr_bench_clock clk;
 	wr_bench_clock_init(&clk);
@@ -382,7 +413,6 @@ wr_bench_ipc(int argc, char **argv)
 		}
 	}
 
-	wr_bench_pin_self(o.cpus.owner);
 	walrec_recorder_config_t cfg;
 	walrec_recorder_config_init(&cfg);
 	cfg.compression = false;
@@ -470,6 +500,8 @@ wr_bench_ipc(int argc, char **argv)
 		wr_bench_result_add(&r, "ack_p99_ns", ipc_q(ack, &clk, 0.99), "same, p99");
 		wr_bench_result_add(&r, "baseline_fdatasync_p50_ns", (double)base,
 				    "4 KiB pwrite + fdatasync in DIR, median");
+		wr_bench_result_add(&r, "baseline_drain_cpu_fdatasync_p50_ns", (double)base_drain_cpu,
+				    "same, on the drain's CPU before the run");
 	}
 	wr_bench_result_add(&r, "owner_cpu", o.cpus.owner, "CPU of the drain thread (-1: any)");
 	wr_bench_result_add(&r, "worker_cpus_mask", (double)o.cpus.workers,

@@ -207,6 +207,9 @@ bench_device_irqs(uint64_t irqs[64])
 	return true;
 }
 
+/* fdatasyncs whose interrupts tell which CPU takes a disk's completions. */
+#define BENCH_IRQ_PROBE_SYNCS 32u
+
 void
 wr_bench_cpus_default(struct wr_bench_cpus *c)
 {
@@ -228,6 +231,42 @@ wr_bench_cpus_default(struct wr_bench_cpus *c)
 	for (int i = 0; i < 64; i++)
 		if (CPU_ISSET(i, &set) && i != c->owner)
 			c->workers |= (uint64_t)1 << i;
+}
+
+int
+wr_bench_cpus_for_syncs(struct wr_bench_cpus *c, const char *dir)
+{
+	wr_bench_cpus_default(c);
+	cpu_set_t set;
+	if (c->owner < 0 || sched_getaffinity(0, sizeof set, &set) != 0)
+		return -1;
+	/* Which CPU's device interrupt count grows while this thread syncs? */
+	uint64_t before[64], after[64];
+	struct wr_bench_fsync b = { .fd = -1 };
+	bool ok = bench_device_irqs(before) && wr_bench_fsync_open(&b, dir) == 0;
+	for (unsigned i = 0; ok && i < BENCH_IRQ_PROBE_SYNCS; i++)
+		ok = wr_bench_fsync_once(&b) != 0;
+	wr_bench_fsync_close(&b);
+	ok = ok && bench_device_irqs(after);
+	int best = -1;
+	uint64_t most = 0;
+	for (int i = 0; ok && i < 64; i++) {
+		uint64_t d = after[i] - before[i];
+		if (CPU_ISSET(i, &set) && d > most) {
+			most = d;
+			best = i;
+		}
+	}
+	/* At least one completion per sync, or nothing is clear (NVMe
+	 * completes on the submitting CPU: any placement is as good). */
+	if (best < 0 || most < BENCH_IRQ_PROBE_SYNCS)
+		return -1;
+	c->owner = best;
+	c->workers = 0;
+	for (int i = 0; i < 64; i++)
+		if (CPU_ISSET(i, &set) && i != best)
+			c->workers |= (uint64_t)1 << i;
+	return best;
 }
 
 int

@@ -100,6 +100,16 @@ struct wr_bench_cpus {
  */
 void wr_bench_cpus_default(struct wr_bench_cpus *c);
 
+/*
+ * For a thread that waits on syncs: the owner on the CPU that takes the
+ * completion interrupts of the disk under dir, found by syncing there
+ * and watching /proc/interrupts (on a VM, a completion that must wake a
+ * halted CPU to resume the waiter costs tens of microseconds per I/O).
+ * Returns that CPU, or -1 with the default placement when no CPU stands
+ * out.
+ */
+int wr_bench_cpus_for_syncs(struct wr_bench_cpus *c, const char *dir);
+
 /* Pin the calling thread to cpu (no-op for cpu < 0). 0 or -errno. */
 int wr_bench_pin_self(int cpu);
 

@@ -324,11 +324,17 @@ class Doc:
         if dur:
             ack = med([r.get("ack_p50_ns") for r in dur])
             base = med([r.get("baseline_fdatasync_p50_ns") for r in dur])
+            idle = med([r.get("baseline_drain_cpu_fdatasync_p50_ns") for r in dur])
+            ratio = lambda b: " (%.2f×)" % (ack / b) if ack and b else ""
             text += ("\n\nDurable acknowledgement across processes (one producer, "
-                     "`--durable-every 1`, %d runs): `walrec_producer_wait_durable` p50 "
-                     "%s, beside a pwrite + fdatasync p50 of %s measured in the same "
-                     "runs%s." % (len(dur), ns(ack), ns(base),
-                                  " (%.2f×)" % (ack / base) if ack and base else ""))
+                     "`--durable-every 1`, %d runs, the drain thread on the CPU that "
+                     "takes the disk's completions): `walrec_producer_wait_durable` p50 "
+                     "%s, beside a pwrite + fdatasync p50 of %s measured by the producer "
+                     "in the same runs%s" % (len(dur), ns(ack), ns(base), ratio(base)))
+            if idle:
+                text += (" and of %s on the drain's CPU before each run, nothing else "
+                         "running%s" % (ns(idle), ratio(idle)))
+            text += "."
         # Single-writer peers for scale: what one thread gets without walrec.
         refs = []
         for sysname, mode in (("write", "nosync"), ("sqlite", "wal-off-txn1"),

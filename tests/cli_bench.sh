@@ -48,7 +48,7 @@ run durable "baseline_fdatasync_p50_ns results k ack_p50_ns ack_p99_ns" -- \
 	"$walrec" bench durable --dir "$tmp/d" --events 200 --json
 run ipc "$common producers producer_p50_ns producer_p999_ns e2e_p50_ns" -- \
 	"$walrec" bench ipc --dir "$tmp/i" --producers 2 --events 20k --json
-run "ipc durable" "producers ack_p50_ns baseline_fdatasync_p50_ns" -- \
+run "ipc durable" "producers ack_p50_ns baseline_fdatasync_p50_ns baseline_drain_cpu_fdatasync_p50_ns" -- \
 	"$walrec" bench ipc --dir "$tmp/i" --events 300 --durable-every 1 --park --json
 [ -z "$(ls "$tmp/i" 2>/dev/null)" ] || fail "bench ipc left files behind: $(ls "$tmp/i")"
 # replay: writes a small log (some segments compressed) into an empty DIR, then reads it.
