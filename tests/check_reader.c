@@ -1238,7 +1238,9 @@ spawn_follower(const char *dir, int ready_fd, uint64_t timeout_s, uint64_t ntags
 			if (total == stall_at) {
 				char held[256], now[256];
 				lowest_hot(dir, held, sizeof held);
-				for (int i = 0; i < 2000 && held[0]; i++) {
+				/* Up to 60 s: under valgrind on a busy machine the
+				 * recorder needs tens of seconds to get there. */
+				for (int i = 0; i < 6000 && held[0]; i++) {
 					lowest_hot(dir, now, sizeof now);
 					if (strcmp(now, held) != 0)
 						break;
@@ -1401,7 +1403,7 @@ START_TEST(test_reader_follow_live)
 	ck_assert_str_eq(name, chan);
 
 	/* Started before any producer; the segment it reads turns cold under it. */
-	pid_t f1 = spawn_follower(dir, pfd[1], 40, FOLLOW_TAGS, FOLLOW_PER_TAG, 1, 1000);
+	pid_t f1 = spawn_follower(dir, pfd[1], 80, FOLLOW_TAGS, FOLLOW_PER_TAG, 1, 1000);
 	char c;
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 
@@ -1414,7 +1416,7 @@ START_TEST(test_reader_follow_live)
 	kill(rec, SIGTERM);
 	ck_assert_int_eq(wait_exit(rec), 0);
 	/* Another follower, started late: most of the log is cold by now. */
-	pid_t f2 = spawn_follower(dir, pfd[1], 40, FOLLOW_TAGS, FOLLOW_PER_TAG, 1, 0);
+	pid_t f2 = spawn_follower(dir, pfd[1], 80, FOLLOW_TAGS, FOLLOW_PER_TAG, 1, 0);
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 	rec = spawn_recorder(dir, chan);
 	wait_running(chan, rec);

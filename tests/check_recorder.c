@@ -716,13 +716,18 @@ START_TEST(test_recorder_damaged_meta_recovers_by_scan)
 	 * but not as a warning. */
 	struct dir_info d0;
 	verify_dir(dir, &d0);
-	ck_assert(!d0.seg[0].cold);
+	/* The oldest hot one: how many the maintainer compressed already
+	 * depends on how often the sync interval sealed a partial block. */
+	size_t h0 = 0;
+	while (h0 + 1 < d0.n && d0.seg[h0].cold)
+		h0++;
+	ck_assert(!d0.seg[h0].cold && h0 + 1 < d0.n);
 	char name[64], hot[4200];
-	snprintf(name, sizeof name, "%08u.wal", d0.seg[0].index);
+	snprintf(name, sizeof name, "%08u.wal", d0.seg[h0].index);
 	snprintf(hot, sizeof hot, "%s/%s", dir, name);
-	ms.segment_index = d0.seg[0].index;
+	ms.segment_index = d0.seg[h0].index;
 	ms.offset = 64 + 16448;
-	ms.last_event_id = d0.seg[0].first + 255;
+	ms.last_event_id = d0.seg[h0].first + 255;
 	wr_meta_encode(buf, &ms);
 	ck_assert_int_eq(wr_test_write_file(meta, buf, sizeof buf), 0);
 	uint64_t in, out;
@@ -1238,6 +1243,7 @@ static _Atomic int fault_full_disk;
 static _Atomic int fault_meta_rename; /* rename of wal.meta.tmp: EIO */
 static _Atomic int fault_meta_short;  /* pwrite of wal.meta.tmp: at most 3 bytes a call */
 static _Atomic int fault_unlink_seg;  /* unlink of a .wal or .wal.lz4: EACCES */
+static _Atomic int fault_cold_rename; /* rename to a .wal.lz4 (compression): EIO */
 static _Atomic int meta_short_calls;
 
 static bool
@@ -1305,7 +1311,8 @@ fallocate_faults(int fd, int mode, off_t off, off_t len)
 static int
 rename_faults(const char *from, const char *to)
 {
-	if (atomic_load(&fault_meta_rename) && ends_with(from, "/wal.meta.tmp")) {
+	if ((atomic_load(&fault_meta_rename) && ends_with(from, "/wal.meta.tmp")) ||
+	    (atomic_load(&fault_cold_rename) && ends_with(to, WR_COLD_SUFFIX))) {
 		errno = EIO;
 		return -1;
 	}
@@ -1557,6 +1564,53 @@ START_TEST(test_recorder_retention_unlink_failure_retried)
 }
 END_TEST
 
+/*
+ * Compression that can not keep up (here: it fails every time) leaves hot
+ * above its limit for good; max_cold still holds. Before the fix the
+ * maintainer retried the compression first at every step and never got
+ * to the deletions: cold segments piled up without bound.
+ */
+START_TEST(test_recorder_cold_limit_holds_while_compression_fails)
+{
+	/* First 5 cold segments and 1 hot, then 4 more hot (no hot limit). */
+	walrec_recorder_config_t cfg = small_config();
+	cfg.max_hot_segments = 1;
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	uint64_t next = 1;
+	append_n(rec, 4096 * 7, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	cfg.max_hot_segments = 0;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	append_n(rec, 4096 * 4, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	struct dir_info di;
+	verify_dir(dir, &di);
+	ck_assert_uint_ge(di.cold, 4);
+	ck_assert_uint_ge(di.hot, 4);
+
+	/* Both limits at 1, every compression failing. */
+	log_start();
+	install_faults();
+	atomic_store(&fault_cold_rename, 1);
+	cfg.max_hot_segments = 1;
+	cfg.max_cold_segments = 1;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
+	append_n(rec, 4096, &next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	atomic_store(&fault_cold_rename, 0);
+	wr_sys_reset();
+	ck_assert_msg(log_has("compressing"), "no compression failed:\n%s", log_buf);
+	verify_dir(dir, &di);
+	ck_assert_msg(di.cold <= 1, "%zu cold segments, limit 1:\n%s", di.cold, log_buf);
+	ck_assert_uint_ge(di.hot, 4);
+	ck_assert_uint_eq(dir_last_id(&di), next - 1);
+}
+END_TEST
+
 START_TEST(test_recorder_full_disk_then_frees)
 {
 	walrec_recorder_config_t cfg = small_config();
@@ -1683,6 +1737,7 @@ recorder_suite(void)
 	tcase_add_test(limits, test_recorder_enospc_in_compression_retried);
 	tcase_add_test(limits, test_recorder_wal_meta_short_write_and_rename_failure);
 	tcase_add_test(limits, test_recorder_retention_unlink_failure_retried);
+	tcase_add_test(limits, test_recorder_cold_limit_holds_while_compression_fails);
 	tcase_add_test(limits, test_recorder_full_disk_then_frees);
 	suite_add_tcase(s, limits);
 	TCase *conc = tcase_create("concurrency");

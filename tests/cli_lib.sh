@@ -23,12 +23,14 @@ expect() {
 	fi
 }
 
-# wait_for COND...: until COND succeeds, up to 20 s; 1 if it never did.
+# wait_for COND...: until COND succeeds, up to 60 s (sanitizer builds on a
+# busy machine need tens of seconds for what takes milliseconds otherwise);
+# 1 if it never did.
 wait_for() {
 	i=0
 	while ! "$@"; do
 		i=$((i + 1))
-		[ "$i" -ge 400 ] && return 1
+		[ "$i" -ge 1200 ] && return 1
 		sleep 0.05
 	done
 	return 0

@@ -259,6 +259,27 @@ static bool
 maint_retention_step(struct wr_segment_maintainer *mt)
 {
 	uint64_t now = wr_clock_now_ns();
+	/*
+	 * Deletion first: it is cheap, and if compression falls behind the
+	 * appends (or keeps failing), hot stays above its limit for good and
+	 * max_cold must still hold.
+	 */
+	if (mt->max_cold != 0 && mt->cold.n > mt->max_cold && now >= mt->retry_at_ns) {
+		char path[4200];
+		if (maint_path(mt, path, sizeof path, mt->cold.v[0], true) != 0)
+			return false;
+		int rc = maint_unlink(mt, path);
+		wr_operation_record(&mt->metrics->deletion, rc == 0, now, wr_clock_now_ns());
+		if (rc != 0) {
+			mt->retry_at_ns = wr_clock_now_ns() + MAINT_RETRY_NS;
+			return false;
+		}
+		wr_log_debug("retention: deleted %s (max_cold_segments %u)", path, mt->max_cold);
+		list_pop_front(&mt->cold);
+		wr_duration_record(&mt->metrics->retention, now, wr_clock_now_ns());
+		maint_gauges(mt);
+		return true;
+	}
 	if (mt->max_hot != 0 && mt->hot.n > mt->max_hot && now >= mt->retry_at_ns) {
 		uint32_t idx = mt->hot.v[0];
 		char src[256], dst[256], spath[4200];
@@ -293,22 +314,6 @@ maint_retention_step(struct wr_segment_maintainer *mt)
 				     mt->max_hot);
 			list_pop_front(&mt->hot);
 		}
-		wr_duration_record(&mt->metrics->retention, now, wr_clock_now_ns());
-		maint_gauges(mt);
-		return true;
-	}
-	if (mt->max_cold != 0 && mt->cold.n > mt->max_cold && now >= mt->retry_at_ns) {
-		char path[4200];
-		if (maint_path(mt, path, sizeof path, mt->cold.v[0], true) != 0)
-			return false;
-		int rc = maint_unlink(mt, path);
-		wr_operation_record(&mt->metrics->deletion, rc == 0, now, wr_clock_now_ns());
-		if (rc != 0) {
-			mt->retry_at_ns = wr_clock_now_ns() + MAINT_RETRY_NS;
-			return false;
-		}
-		wr_log_debug("retention: deleted %s (max_cold_segments %u)", path, mt->max_cold);
-		list_pop_front(&mt->cold);
 		wr_duration_record(&mt->metrics->retention, now, wr_clock_now_ns());
 		maint_gauges(mt);
 		return true;
