@@ -787,9 +787,7 @@ START_TEST(test_reader_flip_anywhere)
 	ck_assert_uint_gt(hot_bytes, 0);
 	ck_assert_uint_gt(cold_bytes, 0);
 	walrec_log_set_handler(capture_log, NULL, WALREC_LOG_ERROR);
-	uint64_t seed = 0x5eedf11bull;
-	if (getenv("WALREC_TEST_SEED"))
-		seed = strtoull(getenv("WALREC_TEST_SEED"), NULL, 0);
+	uint64_t seed = wr_test_env_u64("WALREC_TEST_SEED", 0x5eedf11bull);
 	const uint64_t seed0 = seed;
 	for (int k = 0; k < 48; k++) {
 		bool cold = k % 3 == 2;

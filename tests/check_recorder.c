@@ -303,6 +303,17 @@ append_n(walrec_recorder_t *rec, uint64_t n, uint64_t *next)
 	}
 }
 
+/* One recorder run on dir: open with cfg, append n events from *next, close. */
+static void
+record_run(const walrec_recorder_config_t *cfg, uint64_t n, uint64_t *next)
+{
+	walrec_recorder_t *rec = NULL;
+	ck_assert_int_eq(walrec_recorder_open(&rec, dir, cfg), 0);
+	append_n(rec, n, next);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+}
+
 /* ---- core ------------------------------------------------------------------ */
 
 START_TEST(test_recorder_config_limits)
@@ -498,12 +509,9 @@ START_TEST(test_recorder_reopen_continues_ids)
 {
 	walrec_recorder_config_t cfg = small_config();
 	cfg.max_hot_segments = 0; /* keep everything */
-	walrec_recorder_t *rec = NULL;
-	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	uint64_t next = 1;
-	append_n(rec, 4096 * 2 + 300, &next);
-	ck_assert_int_eq(walrec_recorder_close(rec), 0);
-	walrec_recorder_destroy(rec);
+	record_run(&cfg, 4096 * 2 + 300, &next);
+	walrec_recorder_t *rec = NULL;
 	struct dir_info a;
 	verify_dir(dir, &a);
 	ck_assert_uint_ge(a.hot, 3);
@@ -541,12 +549,9 @@ START_TEST(test_recorder_retention_of_segments_found_at_open)
 {
 	walrec_recorder_config_t cfg = small_config();
 	cfg.max_hot_segments = 0; /* keep everything hot */
-	walrec_recorder_t *rec = NULL;
-	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	uint64_t next = 1;
-	append_n(rec, 4096 * 12 + 100, &next);
-	ck_assert_int_eq(walrec_recorder_close(rec), 0);
-	walrec_recorder_destroy(rec);
+	record_run(&cfg, 4096 * 12 + 100, &next);
+	walrec_recorder_t *rec = NULL;
 	struct dir_info a;
 	verify_dir(dir, &a);
 	ck_assert_uint_ge(a.hot, 13);
@@ -657,12 +662,8 @@ static uint64_t
 make_log(uint64_t events)
 {
 	walrec_recorder_config_t cfg = small_config();
-	walrec_recorder_t *rec = NULL;
-	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	uint64_t next = 1;
-	append_n(rec, events, &next);
-	ck_assert_int_eq(walrec_recorder_close(rec), 0);
-	walrec_recorder_destroy(rec);
+	record_run(&cfg, events, &next);
 	return next;
 }
 
@@ -951,8 +952,7 @@ crash_child(int wfd, uint64_t seed)
 
 START_TEST(test_recorder_crash_loses_nothing_durable)
 {
-	const char *env = getenv("WALREC_TEST_SEED");
-	uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+	uint64_t seed = wr_test_env_u64("WALREC_TEST_SEED", (uint64_t)time(NULL));
 	printf("test_recorder_crash_loses_nothing_durable: seed %" PRIu64 "\n", seed);
 	fflush(stdout);
 	const int rounds = 30;
@@ -1575,17 +1575,10 @@ START_TEST(test_recorder_cold_limit_holds_while_compression_fails)
 	/* First 5 cold segments and 1 hot, then 4 more hot (no hot limit). */
 	walrec_recorder_config_t cfg = small_config();
 	cfg.max_hot_segments = 1;
-	walrec_recorder_t *rec = NULL;
-	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
 	uint64_t next = 1;
-	append_n(rec, 4096 * 7, &next);
-	ck_assert_int_eq(walrec_recorder_close(rec), 0);
-	walrec_recorder_destroy(rec);
+	record_run(&cfg, 4096 * 7, &next);
 	cfg.max_hot_segments = 0;
-	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
-	append_n(rec, 4096 * 4, &next);
-	ck_assert_int_eq(walrec_recorder_close(rec), 0);
-	walrec_recorder_destroy(rec);
+	record_run(&cfg, 4096 * 4, &next);
 	struct dir_info di;
 	verify_dir(dir, &di);
 	ck_assert_uint_ge(di.cold, 4);
@@ -1597,10 +1590,7 @@ START_TEST(test_recorder_cold_limit_holds_while_compression_fails)
 	atomic_store(&fault_cold_rename, 1);
 	cfg.max_hot_segments = 1;
 	cfg.max_cold_segments = 1;
-	ck_assert_int_eq(walrec_recorder_open(&rec, dir, &cfg), 0);
-	append_n(rec, 4096, &next);
-	ck_assert_int_eq(walrec_recorder_close(rec), 0);
-	walrec_recorder_destroy(rec);
+	record_run(&cfg, 4096, &next);
 	atomic_store(&fault_cold_rename, 0);
 	wr_sys_reset();
 	ck_assert_msg(log_has("compressing"), "no compression failed:\n%s", log_buf);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +45,17 @@ wr_lc_verify(const char *dir, unsigned flags, wr_lc_event_fn fn, void *arg,
 		}
 	}
 	res->other = d.nforeign + (d.has_meta ? 1 : 0);
+	/* A log without events has no wal.meta: there is nothing it could name. */
+	bool has_events = false;
+	for (size_t i = 0; i < d.nsegments; i++)
+		has_events |= d.segments[i].event_count > 0;
 	for (size_t i = 0; i < d.nproblems && rc == 0; i++) {
 		if (d.problems[i].error) {
 			snprintf(res->error, sizeof res->error, "%s", d.problems[i].message);
 			rc = -1;
 		}
 	}
-	if (rc == 0 && (flags & WR_LC_META)) {
+	if (rc == 0 && (flags & WR_LC_META) && (d.has_meta || has_events)) {
 		char msg[512];
 		int m = wr_wal_dir_check_meta(&d, NULL, msg, sizeof msg);
 		if (m != 0) {

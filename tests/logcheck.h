@@ -27,7 +27,9 @@ struct wr_lc_result {
 typedef int (*wr_lc_event_fn)(void *arg, const walrec_event_t *ev, char *why, size_t n);
 
 enum {
-	WR_LC_META = 1u << 0, /* wal.meta must be present and agree with the segments */
+	/* wal.meta must be present and agree with the segments; a log without
+	 * events has none (nothing to name), and one found there must agree too */
+	WR_LC_META = 1u << 0,
 };
 
 /*

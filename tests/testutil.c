@@ -51,6 +51,13 @@ wr_test_rand(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
+uint64_t
+wr_test_env_u64(const char *name, uint64_t def)
+{
+	const char *v = getenv(name);
+	return v && *v ? strtoull(v, NULL, 0) : def;
+}
+
 long long
 wr_test_file_size(const char *path)
 {

@@ -28,6 +28,9 @@ void wr_test_rmtree(const char *path);
 /* Deterministic pseudo-random numbers (splitmix64) for reproducible tests. */
 uint64_t wr_test_rand(uint64_t *state);
 
+/* The number in environment variable name (strtoull, base 0), or def when unset or empty. */
+uint64_t wr_test_env_u64(const char *name, uint64_t def);
+
 /* Size of a file, or -1. */
 long long wr_test_file_size(const char *path);
 
