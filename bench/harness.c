@@ -210,6 +210,17 @@ bench_device_irqs(uint64_t irqs[64])
 /* fdatasyncs whose interrupts tell which CPU takes a disk's completions. */
 #define BENCH_IRQ_PROBE_SYNCS 32u
 
+/* The owner on CPU owner, the workers on every other CPU of set. */
+static void
+bench_cpus_place(struct wr_bench_cpus *c, const cpu_set_t *set, int owner)
+{
+	c->owner = owner;
+	c->workers = 0;
+	for (int i = 0; i < 64; i++)
+		if (CPU_ISSET(i, set) && i != owner)
+			c->workers |= (uint64_t)1 << i;
+}
+
 void
 wr_bench_cpus_default(struct wr_bench_cpus *c)
 {
@@ -222,15 +233,14 @@ wr_bench_cpus_default(struct wr_bench_cpus *c)
 	 * completions arrive on one CPU), everything else on the others. */
 	uint64_t irqs[64];
 	bool have = bench_device_irqs(irqs);
+	int owner = -1;
 	for (int i = 0; i < 64; i++) {
 		if (!CPU_ISSET(i, &set))
 			continue;
-		if (c->owner < 0 || (have && irqs[i] < irqs[c->owner]))
-			c->owner = i;
+		if (owner < 0 || (have && irqs[i] < irqs[owner]))
+			owner = i;
 	}
-	for (int i = 0; i < 64; i++)
-		if (CPU_ISSET(i, &set) && i != c->owner)
-			c->workers |= (uint64_t)1 << i;
+	bench_cpus_place(c, &set, owner);
 }
 
 int
@@ -261,11 +271,7 @@ wr_bench_cpus_for_syncs(struct wr_bench_cpus *c, const char *dir)
 	 * completes on the submitting CPU: any placement is as good). */
 	if (best < 0 || most < BENCH_IRQ_PROBE_SYNCS)
 		return -1;
-	c->owner = best;
-	c->workers = 0;
-	for (int i = 0; i < 64; i++)
-		if (CPU_ISSET(i, &set) && i != best)
-			c->workers |= (uint64_t)1 << i;
+	bench_cpus_place(c, &set, best);
 	return best;
 }
 
