@@ -162,6 +162,23 @@ expect 2 "demo bad seconds" -- "$walrec" demo --seconds 0
 expect 0 "demo" -- env TMPDIR="$tmp" "$walrec" demo --seconds 1
 grep -q "demo ok: 2 producers, 2000000 events" "$tmp/out" || fail "demo: $(cat "$tmp/out")"
 ls -d "$tmp"/walrec-demo-* >/dev/null 2>&1 && fail "demo left its temporary directory"
+dchan=$(sed -n 's/^recorder running: .*, channel \(demo-[0-9]*\)$/\1/p' "$tmp/out")
+[ -n "$dchan" ] || fail "demo did not name its channel: $(head -n 1 "$tmp/out")"
+[ -e "/dev/shm/walrec.$dchan" ] && fail "demo left its channel /dev/shm/walrec.$dchan"
+# SIGTERM mid-run: producers and recorder stopped, everything removed, exit 1.
+mkdir "$tmp/dint"
+TMPDIR="$tmp/dint" "$walrec" demo --seconds 30 >"$tmp/dint.out" 2>&1 &
+dpid=$!
+wait_for grep -qs "producers started" "$tmp/dint.out" || fail "interrupted demo did not start"
+kill -TERM "$dpid"
+wait "$dpid"
+drc=$?
+[ "$drc" -eq 1 ] || fail "interrupted demo: exit $drc, expected 1"
+grep -q "interrupted" "$tmp/dint.out" || fail "interrupted demo said: $(cat "$tmp/dint.out")"
+[ -z "$(ls "$tmp/dint")" ] || fail "interrupted demo left $(ls "$tmp/dint")"
+[ -e "/dev/shm/walrec.demo-$dpid" ] && fail "interrupted demo left its channel"
+command -v pgrep >/dev/null && pgrep -f "produce demo-$dpid " >/dev/null &&
+	fail "interrupted demo left producers running"
 
 if [ "$fails" -ne 0 ]; then
 	echo "cli_record: $fails failure(s)" >&2

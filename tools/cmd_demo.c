@@ -22,6 +22,16 @@
 #define DEMO_PRODUCERS 2
 #define DEMO_RATE_PER_PRODUCER 1000000u
 
+/* SIGINT or SIGTERM: stop the producers and the recorder, clean up. */
+static volatile sig_atomic_t demo_interrupted;
+
+static void
+demo_on_signal(int sig)
+{
+	(void)sig;
+	demo_interrupted = 1;
+}
+
 struct demo {
 	char dir[4096];
 	char name[64];
@@ -49,7 +59,11 @@ demo_usage(FILE *out)
 		"  --seconds S   how long the producers run (default 3, at most 60)\n"
 		"  --keep        keep the temporary directory and print its path\n"
 		"\n"
-		"exit: 0 the log verified, 1 a step failed, 2 usage error\n",
+		"SIGINT or SIGTERM stops the producers and the recorder and removes the\n"
+		"temporary directory (unless --keep).\n"
+		"\n"
+		"exit: 0 the log verified, 1 a step failed or the demo was interrupted,\n"
+		"2 usage error\n",
 		DEMO_PRODUCERS);
 }
 
@@ -174,6 +188,10 @@ demo_run(struct demo *d, char *tmp)
 	uint64_t t0 = wr_clock_now_ns(), last_t = t0, last_n = 0, last_print = 0;
 	while (running > 0) {
 		usleep(100000);
+		if (demo_interrupted)
+			for (int i = 0; i < DEMO_PRODUCERS; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGTERM);
 		for (int i = 0; i < DEMO_PRODUCERS; i++) {
 			int st;
 			if (pids[i] > 0 && waitpid(pids[i], &st, WNOHANG) == pids[i]) {
@@ -204,6 +222,10 @@ demo_run(struct demo *d, char *tmp)
 
 	__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED); /* read by the drain thread */
 	pthread_join(thread, NULL);
+	if (demo_interrupted) {
+		wr_tool_error("demo", "interrupted: producers and recorder stopped");
+		return WR_EXIT_FAIL;
+	}
 	if (failed || d->rc != 0) {
 		wr_tool_error("demo", "%d producer(s) failed; recorder: %s (outputs in %s)", failed,
 			      walrec_strerror(d->rc), tmp);
@@ -218,7 +240,10 @@ demo_run(struct demo *d, char *tmp)
 	char *vargv[] = { "walrec", "verify", d->dir, "--sequences", NULL };
 	pid_t v = demo_spawn(vargv, NULL);
 	int st = 0;
-	if (v < 0 || waitpid(v, &st, 0) != v || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	pid_t w;
+	while ((w = waitpid(v, &st, 0)) < 0 && errno == EINTR && v > 0)
+		;
+	if (v < 0 || w != v || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		wr_tool_error("demo", "verification failed (log kept in %s)", d->dir);
 		return WR_EXIT_FAIL;
 	}
@@ -262,12 +287,18 @@ wr_cmd_demo(int argc, char **argv)
 	snprintf(d.name, sizeof d.name, "demo-%ld", (long)getpid());
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.cv, NULL);
+	struct sigaction sa = { .sa_handler = demo_on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 
 	int rc = demo_run(&d, tmp);
 	walrec_recorder_destroy(d.rec);
 	pthread_cond_destroy(&d.cv);
 	pthread_mutex_destroy(&d.mu);
-	if (keep || rc != WR_EXIT_OK)
+	/* The channel was the demo's own: nothing will resume it. */
+	wr_channel_unlink(d.name);
+	if (keep || (rc != WR_EXIT_OK && !demo_interrupted))
 		printf("log kept in %s\n", d.dir);
 	else
 		nftw(tmp, demo_rm, 16, FTW_DEPTH | FTW_PHYS);
