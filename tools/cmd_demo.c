@@ -243,6 +243,10 @@ demo_run(struct demo *d, char *tmp)
 	pid_t w;
 	while ((w = waitpid(v, &st, 0)) < 0 && errno == EINTR && v > 0)
 		;
+	if (demo_interrupted) {
+		wr_tool_error("demo", "interrupted while verifying");
+		return WR_EXIT_FAIL;
+	}
 	if (v < 0 || w != v || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		wr_tool_error("demo", "verification failed (log kept in %s)", d->dir);
 		return WR_EXIT_FAIL;
