@@ -74,7 +74,10 @@ idle_usage(FILE *out)
 		"  --settle S      wait before measuring (default 1)\n"
 		"  --json          exactly one JSON object on stdout\n"
 		"\n"
-		"exit: 0 done, 2 usage error or a recorder could not be run\n");
+		"SIGINT or SIGTERM stops the recorders, removes their directories and exits 1\n"
+		"without a result.\n"
+		"\n"
+		"exit: 0 done, 1 interrupted, 2 usage error or a recorder could not be run\n");
 }
 
 static int
@@ -124,12 +127,22 @@ idle_parse(int argc, char **argv, struct idle_opts *o)
 	return wr_bench_args_end(CMD, argc, argv, o->dir, idle_usage);
 }
 
+/* SIGINT or SIGTERM: cut the waits short, clean up, exit 1 without a result. */
+static volatile sig_atomic_t idle_interrupted;
+
+static void
+idle_on_signal(int sig)
+{
+	(void)sig;
+	idle_interrupted = 1;
+}
+
 static void
 sleep_ns(uint64_t ns)
 {
 	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
 			       .tv_nsec = (long)(ns % 1000000000u) };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !idle_interrupted)
 		;
 }
 
@@ -236,6 +249,8 @@ idle_embedded(const struct idle_opts *o, struct idle_result *r)
 		uint64_t wall = wr_clock_now_ns() - t0;
 		idle_fill(r, &a, &b, wall);
 		r->threads = count_threads();
+		if (idle_interrupted)
+			rc = -EINTR;
 	} else {
 		wr_tool_error(CMD, "embedded recorder: %s", walrec_strerror(rc));
 	}
@@ -270,6 +285,10 @@ idle_attach(walrec_producer_t **p, const char *name, pid_t rec)
 		int status;
 		if (waitpid(rec, &status, WNOHANG) == rec) {
 			rc = -ECHILD;
+			break;
+		}
+		if (idle_interrupted) {
+			rc = -EINTR;
 			break;
 		}
 		sleep_ns(10000000);
@@ -317,7 +336,9 @@ idle_record(const struct idle_opts *o, struct idle_result *r)
 	}
 	walrec_producer_t *p = NULL;
 	int rc = idle_attach(&p, name, pid);
-	if (rc != 0) {
+	if (rc == -EINTR) {
+		/* Interrupted: nothing to report. */
+	} else if (rc != 0) {
 		wr_tool_error(CMD, "cannot attach to the channel %s of 'walrec record': %s", name,
 			      rc == -ECHILD ? "the recorder exited" : walrec_strerror(rc));
 	} else {
@@ -339,7 +360,9 @@ idle_record(const struct idle_opts *o, struct idle_result *r)
 		if (rc == 0)
 			rc = proc_sample(pid, &b);
 		uint64_t wall = wr_clock_now_ns() - t0;
-		if (rc == 0)
+		if (rc == 0 && idle_interrupted)
+			rc = -EINTR;
+		else if (rc == 0)
 			idle_fill(r, &a, &b, wall);
 		else
 			wr_tool_error(CMD, "cannot read /proc/%ld/task: %s", (long)pid,
@@ -354,7 +377,7 @@ idle_record(const struct idle_opts *o, struct idle_result *r)
 		wr_tool_error(CMD, "'walrec record' did not stop cleanly (status %d)", status);
 		rc = -EIO;
 	}
-	if (rc != 0)
+	if (rc != 0 && rc != -EINTR)
 		idle_show_log(log);
 	unlink(log);
 	wr_channel_unlink(name);
@@ -378,8 +401,17 @@ wr_bench_idle(int argc, char **argv)
 		{ .process = "embedded", .about = "walrec_recorder_open in this process" },
 		{ .process = "record", .about = "walrec record --channel, one idle producer" },
 	};
+	struct sigaction sa = { .sa_handler = idle_on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	res[0].rc = idle_embedded(&o, &res[0]);
-	res[1].rc = idle_record(&o, &res[1]);
+	if (!idle_interrupted)
+		res[1].rc = idle_record(&o, &res[1]);
+	if (idle_interrupted) {
+		wr_tool_error(CMD, "interrupted: recorders stopped, their directories removed");
+		return WR_EXIT_FAIL;
+	}
 	if (o.json) {
 		printf("{\"scenario\":\"idle\",\"results\":[");
 		for (int i = 0; i < 2; i++) {

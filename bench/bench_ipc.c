@@ -68,6 +68,18 @@ struct ipc_run {
 	volatile sig_atomic_t stop;
 };
 
+/* SIGINT or SIGTERM: stop the drain; the run then removes its channel and log. */
+static volatile sig_atomic_t *ipc_stop;
+static volatile sig_atomic_t ipc_interrupted;
+
+static void
+ipc_on_signal(int sig)
+{
+	(void)sig;
+	ipc_interrupted = 1;
+	*ipc_stop = 1;
+}
+
 static void
 ipc_usage(FILE *out)
 {
@@ -91,7 +103,8 @@ ipc_usage(FILE *out)
 		"each acknowledgement (same disk, same moment; their time is taken out of\n"
 		"the events/s), and one sampled on the drain's CPU before the run.\n"
 		"End-to-end figures are queueing delay when producers outrun the recorder:\n"
-		"use --rate for latency at a given load.\n"
+		"use --rate for latency at a given load. SIGINT or SIGTERM stops the run,\n"
+		"removes its channel and log, and exits 1 without a result.\n"
 		"\n"
 		"  --producers P      producer processes, 1..%u (default 1)\n"
 		"  --events N         events per producer (default 2M; k/M/G suffixes)\n"
@@ -422,6 +435,12 @@ wr_bench_ipc(int argc, char **argv)
 	struct ipc_run run = { .sh = sh, .want = 2 * o.events * o.producers };
 	run.e2e = wr_xmalloc(sizeof *run.e2e);
 	memset(run.e2e, 0, sizeof *run.e2e);
+	/* After the forks: the producers keep the default actions. */
+	ipc_stop = &run.stop;
+	struct sigaction sa = { .sa_handler = ipc_on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	rc = walrec_recorder_open(&rec, logdir, &cfg);
 	struct wr_drain_stats stats;
 	if (rc == 0) {
@@ -444,7 +463,10 @@ wr_bench_ipc(int argc, char **argv)
 	int failed = 0;
 	for (uint32_t i = 0; i < o.producers; i++) {
 		int st = 0;
-		waitpid(pids[i], &st, 0);
+		if (ipc_interrupted)
+			kill(pids[i], SIGKILL);
+		while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
+			;
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			failed++;
 	}
@@ -453,6 +475,10 @@ wr_bench_ipc(int argc, char **argv)
 	if (system(cmd) != 0)
 		wr_tool_error(CMD, "cannot remove %s", logdir);
 	wr_bench_clock_finish(&clk);
+	if (ipc_interrupted) {
+		wr_tool_error(CMD, "interrupted: producers and recorder stopped, %s removed", logdir);
+		return WR_EXIT_FAIL;
+	}
 	if (rc != 0 || failed || run.seen != run.want) {
 		wr_tool_error(CMD, "%s; %d producer(s) failed; %llu of %llu events arrived",
 			      rc ? walrec_strerror(rc) : "recorder ok", failed,
