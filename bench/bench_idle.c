@@ -336,12 +336,10 @@ idle_record(const struct idle_opts *o, struct idle_result *r)
 	}
 	walrec_producer_t *p = NULL;
 	int rc = idle_attach(&p, name, pid);
-	if (rc == -EINTR) {
-		/* Interrupted: nothing to report. */
-	} else if (rc != 0) {
+	if (rc != 0 && rc != -EINTR) {
 		wr_tool_error(CMD, "cannot attach to the channel %s of 'walrec record': %s", name,
 			      rc == -ECHILD ? "the recorder exited" : walrec_strerror(rc));
-	} else {
+	} else if (rc == 0) {
 		uint8_t payload[WALREC_PAYLOAD_SIZE] = { 0 };
 		int64_t seq = 0;
 		for (int i = 0; i < 1000 && seq >= 0; i++)
