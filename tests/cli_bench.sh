@@ -51,40 +51,39 @@ run ipc "$common producers producer_p50_ns producer_p999_ns e2e_p50_ns" -- \
 run "ipc durable" "producers ack_p50_ns baseline_fdatasync_p50_ns baseline_drain_cpu_fdatasync_p50_ns" -- \
 	"$walrec" bench ipc --dir "$tmp/i" --events 300 --durable-every 1 --park --json
 [ -z "$(ls "$tmp/i" 2>/dev/null)" ] || fail "bench ipc left files behind: $(ls "$tmp/i")"
-# SIGTERM mid-run: exit 1, its channel and log removed, no producer left running.
+# interrupted NAME MARK DIR -- command...: the command in the background,
+# SIGTERMed once the file MARK<its pid> exists, exits 1 saying "interrupted",
+# prints no result and leaves DIR empty. Sets bpid.
+interrupted() {
+	name=$1
+	mark=$2
+	dir=$3
+	shift 4
+	"$@" >"$tmp/int.out" 2>"$tmp/int.err" &
+	bpid=$!
+	i=0
+	until [ -e "$mark$bpid" ] || [ "$i" -ge 1200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	kill -TERM "$bpid"
+	wait "$bpid"
+	brc=$?
+	[ "$brc" -eq 1 ] || fail "$name after SIGTERM: exit $brc, expected 1"
+	grep -q "interrupted" "$tmp/int.err" || fail "$name after SIGTERM said: $(cat "$tmp/int.err")"
+	[ -s "$tmp/int.out" ] && fail "$name after SIGTERM printed a result"
+	[ -z "$(ls "$dir")" ] || fail "$name after SIGTERM left $(ls "$dir")"
+}
+# bench ipc mid-run: its channel and log removed, no producer left running.
 mkdir "$tmp/int"
-"$walrec" bench ipc --dir "$tmp/int" --events 1G --json >"$tmp/int.out" 2>"$tmp/int.err" &
-bpid=$!
-i=0
-until [ -e "/dev/shm/walrec.bench-ipc-$bpid" ] || [ "$i" -ge 1200 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
-kill -TERM "$bpid"
-wait "$bpid"
-brc=$?
-[ "$brc" -eq 1 ] || fail "bench ipc after SIGTERM: exit $brc, expected 1"
-grep -q "interrupted" "$tmp/int.err" || fail "bench ipc after SIGTERM said: $(cat "$tmp/int.err")"
-[ -s "$tmp/int.out" ] && fail "bench ipc after SIGTERM printed a result"
-[ -z "$(ls "$tmp/int")" ] || fail "bench ipc after SIGTERM left $(ls "$tmp/int")"
+interrupted "bench ipc" /dev/shm/walrec.bench-ipc- "$tmp/int" -- \
+	"$walrec" bench ipc --dir "$tmp/int" --events 1G --json
 [ -e "/dev/shm/walrec.bench-ipc-$bpid" ] && fail "bench ipc after SIGTERM left its channel"
 command -v pgrep >/dev/null && pgrep -f "bench ipc --dir $tmp/int" >/dev/null &&
 	fail "bench ipc after SIGTERM left producers running"
-# ... and bench idle, in its first window: exit 1 at once, its directory removed.
-"$walrec" bench idle --dir "$tmp/idl" --seconds 60 --settle 0 --json >"$tmp/int.out" 2>"$tmp/int.err" &
-bpid=$!
-i=0
-until [ -e "$tmp/idl/idle-embedded.$bpid" ] || [ "$i" -ge 1200 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
-kill -TERM "$bpid"
-wait "$bpid"
-brc=$?
-[ "$brc" -eq 1 ] || fail "bench idle after SIGTERM: exit $brc, expected 1"
-grep -q "interrupted" "$tmp/int.err" || fail "bench idle after SIGTERM said: $(cat "$tmp/int.err")"
-[ -s "$tmp/int.out" ] && fail "bench idle after SIGTERM printed a result"
-[ -z "$(ls "$tmp/idl")" ] || fail "bench idle after SIGTERM left $(ls "$tmp/idl")"
+# bench idle in its first window: it ends at once.
+interrupted "bench idle" "$tmp/idl/idle-embedded." "$tmp/idl" -- \
+	"$walrec" bench idle --dir "$tmp/idl" --seconds 60 --settle 0 --json
 # replay: writes a small log (some segments compressed) into an empty DIR, then reads it.
 run replay "$common hot_events_per_s cold_events_per_s seek_p99_ns boundary_p99_ns" -- \
 	"$walrec" bench replay --dir "$tmp/p" --size 4M --blocks 16 --seeks 200 --passes 1 --json
