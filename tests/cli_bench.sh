@@ -6,6 +6,7 @@
 set -u
 
 top_builddir=${top_builddir:-.}
+. "$(dirname "$0")/cli_lib.sh"
 walrec=$top_builddir/walrec
 if [ ! -x "$walrec" ]; then
 	echo "cli_bench: $walrec not built" >&2
@@ -14,11 +15,6 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/walrec-bench.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM
-fails=0
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
 
 # run NAME KEYS -- command...: exit 0, exactly one line of output, every key present.
 run() {
@@ -61,11 +57,7 @@ interrupted() {
 	shift 4
 	"$@" >"$tmp/int.out" 2>"$tmp/int.err" &
 	bpid=$!
-	i=0
-	until [ -e "$mark$bpid" ] || [ "$i" -ge 1200 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
+	wait_for test -e "$mark$bpid"
 	kill -TERM "$bpid"
 	wait "$bpid"
 	brc=$?

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Helpers shared by the walrec stat shell tests; sourced, not run. The
+# Helpers shared by the walrec shell tests; sourced, not run. The
 # caller sets $tmp (a scratch directory) before using expect.
 
 fails=0
