@@ -399,10 +399,7 @@ wr_bench_idle(int argc, char **argv)
 		{ .process = "embedded", .about = "walrec_recorder_open in this process" },
 		{ .process = "record", .about = "walrec record --channel, one idle producer" },
 	};
-	struct sigaction sa = { .sa_handler = idle_on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	wr_tool_catch_stop(idle_on_signal);
 	res[0].rc = idle_embedded(&o, &res[0]);
 	if (!idle_interrupted)
 		res[1].rc = idle_record(&o, &res[1]);

@@ -437,10 +437,7 @@ wr_bench_ipc(int argc, char **argv)
 	memset(run.e2e, 0, sizeof *run.e2e);
 	/* After the forks: the producers keep the default actions. */
 	ipc_stop = &run.stop;
-	struct sigaction sa = { .sa_handler = ipc_on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	wr_tool_catch_stop(ipc_on_signal);
 	rc = walrec_recorder_open(&rec, logdir, &cfg);
 	struct wr_drain_stats stats;
 	if (rc == 0) {

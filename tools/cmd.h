@@ -33,6 +33,13 @@ bool wr_tool_parse_duration_ns(const char *s, uint64_t *out);
 /* Parse a CPU list like "0", "1,3" or "0-2,5" (CPUs 0..63) into a bit mask. */
 bool wr_tool_parse_cpu_list(const char *s, uint64_t *mask);
 
+/*
+ * Run handler on SIGINT and SIGTERM, without SA_RESTART: a sleep, futex
+ * wait or waitpid in progress returns at once (EINTR) and the caller sees
+ * its stop flag.
+ */
+void wr_tool_catch_stop(void (*handler)(int));
+
 /* Abort the program on allocation failure (tools only, never the library). */
 void *wr_xmalloc(size_t n);
 

@@ -291,10 +291,7 @@ wr_cmd_demo(int argc, char **argv)
 	snprintf(d.name, sizeof d.name, "demo-%ld", (long)getpid());
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.cv, NULL);
-	struct sigaction sa = { .sa_handler = demo_on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	wr_tool_catch_stop(demo_on_signal);
 
 	int rc = demo_run(&d, tmp);
 	walrec_recorder_destroy(d.rec);

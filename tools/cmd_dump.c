@@ -275,15 +275,8 @@ wr_cmd_dump(int argc, char **argv)
 		wr_tool_error("dump", "%s: --follow reads a WAL directory, not one file", o.path);
 		return WR_EXIT_USAGE;
 	}
-	if (o.follow) {
-		/* No SA_RESTART: a signal ends the futex sleep at once. */
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = dump_on_signal;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-	}
+	if (o.follow)
+		wr_tool_catch_stop(dump_on_signal); /* ends the futex sleep at once */
 
 	struct dump_state s = { .o = &o, .buf = wr_xmalloc(DUMP_BUF) };
 	int rc = dump_run(&s);

@@ -407,13 +407,8 @@ wr_cmd_record(int argc, char **argv)
 	}
 	pidfile_write(pfh);
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = record_on_signal;
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: a parked drain thread's futex wait returns at once. */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* A parked drain thread's futex wait returns at once. */
+	wr_tool_catch_stop(record_on_signal);
 
 	if (cpu >= 0) {
 		cpu_set_t set;

@@ -327,13 +327,8 @@ stat_channel_watch(const struct stat_opts *o)
 	int rc = stat_map(o->target, &m);
 	if (rc != 0)
 		return rc;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = stat_on_signal;
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: the sleep between views ends at once. */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* The sleep between views ends at once. */
+	wr_tool_catch_stop(stat_on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	bool tty = isatty(STDOUT_FILENO) && o->format == WR_OUT_TEXT;
 

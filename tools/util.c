@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,4 +111,15 @@ wr_xmalloc(size_t n)
 		exit(WR_EXIT_USAGE);
 	}
 	return p;
+}
+
+void
+wr_tool_catch_stop(void (*handler)(int))
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
