@@ -45,7 +45,7 @@ open_segment(struct append_ctx *c, struct wr_segment_writer *w, struct append_pa
 {
 	uint64_t t0 = wr_clock_now_ns();
 	int rc = wr_segment_writer_open_new(w, c->dir, PREFIX, c->next_index, c->blocks,
-					    &c->metrics);
+					    &c->metrics, NULL);
 	uint64_t ns = wr_clock_now_ns() - t0;
 	if (rc != 0) {
 		wr_tool_error(CMD, "cannot create segment %u in %s: %s%s", c->next_index, c->dir,

@@ -561,15 +561,13 @@ manager_sync_file(const char *path)
  * was synced, so what is cut here had not reached stable storage whole.
  */
 static int
-manager_repair_older(struct wr_manager *m, const char *path, struct wr_segment_writer_metrics *wm,
-		     bool *dir_changed)
+manager_repair_older(struct wr_manager *m, const char *path, struct wr_segment_writer_metrics *wm)
 {
 	struct wr_segment_reader rd;
 	int rc = wr_segment_reader_open(&rd, path, WR_SEGMENT_READER_HOT);
 	bool sound = rc == 0 && wr_segment_reader_status(&rd) == 0 && rd.header.closed_ts_ns != 0;
 	wr_segment_reader_close(&rd);
 	if (rc == -WALREC_EFORMAT) {
-		*dir_changed = true;
 		if (manager_file_is_blank(path) && wr_sys.unlink(path) == 0) {
 			wr_log_info("removed %s: all zero", path);
 			return 0;
@@ -588,8 +586,6 @@ manager_repair_older(struct wr_manager *m, const char *path, struct wr_segment_w
 	if (rc == 0) {
 		if (r.tail_cut)
 			wr_counter_inc(&m->metrics->torn_tails);
-		if (r.quarantined)
-			*dir_changed = true;
 		wr_log_warn("recovery: segment %s was not whole (a torn tail after a power loss); "
 			    "%u valid blocks kept, closed again", path, r.blocks_valid);
 		rc = wr_segment_writer_close(&s->writer, true);
@@ -606,7 +602,6 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 	struct wr_segment_slot **empties = NULL;
 	size_t n_empty = 0;
 	struct wr_segment_slot *found = NULL;
-	bool dir_changed = false;
 	char path[4200];
 
 	int rc = wr_fs_mkdir(m->dir);
@@ -664,7 +659,6 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 		rc = wr_segment_writer_open_existing(&s->writer, path, wm, &r);
 		if (rc == -WALREC_EFORMAT) {
 			wr_segment_slot_free(s);
-			dir_changed = true;
 			if (manager_file_is_blank(path) && wr_sys.unlink(path) == 0) {
 				wr_log_info("removed %s: an unfinished prepared segment (all zero)", path);
 				continue;
@@ -712,12 +706,10 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 			wr_segment_writer_close(&s->writer, false);
 			wr_segment_slot_free(s);
 			empties[k] = NULL;
-			if (wr_sys.unlink(p) == 0) {
+			if (wr_sys.unlink(p) == 0)
 				wr_log_info("removed %s: a prepared segment that holds no event", p);
-				dir_changed = true;
-			} else {
+			else
 				wr_log_syscall("unlink", p, errno);
-			}
 		}
 		n_empty = 0;
 		if (found->writer.last_event_id > last_id)
@@ -735,8 +727,8 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 				wr_segment_writer_close(&s->writer, false);
 				wr_segment_slot_free(s);
 				empties[k] = NULL;
-				if (wr_sys.unlink(p) == 0)
-					dir_changed = true;
+				if (wr_sys.unlink(p) != 0)
+					wr_log_syscall("unlink", p, errno);
 			}
 			n_empty = 0;
 		}
@@ -753,7 +745,7 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 				goto out;
 			}
 			rc = wr_segment_writer_open_new(&found->writer, m->dir, manager_prefix(m),
-							max_index + 1, m->num_blocks, wm);
+							max_index + 1, m->num_blocks, wm, NULL);
 			if (rc != 0) {
 				wr_segment_slot_free(found);
 				found = NULL;
@@ -784,12 +776,14 @@ wr_manager_recover(struct wr_manager *m, struct wr_segment_writer_metrics *wm)
 		if (meta_ok && hot.v[k] < ms.segment_index)
 			rc = manager_sync_file(path);
 		else
-			rc = manager_repair_older(m, path, wm, &dir_changed);
+			rc = manager_repair_older(m, path, wm);
 		if (rc != 0)
 			goto out;
 	}
 	rc = wr_segment_writer_sync_sealed(&found->writer);
-	if (rc == 0 && dir_changed)
+	/* The names too: a crashed process may have written into segments
+	 * whose names no fsync had covered yet (segment_preparer.c). */
+	if (rc == 0)
 		rc = wr_fs_sync_dir(m->dir);
 	if (rc != 0)
 		goto out;

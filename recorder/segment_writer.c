@@ -157,7 +157,8 @@ sw_map(struct wr_segment_writer *w, const char *what)
 int
 wr_segment_writer_open_new(struct wr_segment_writer *w, const char *dir,
 			   const char *prefix, uint32_t segment_index,
-			   uint32_t num_blocks, struct wr_segment_writer_metrics *metrics)
+			   uint32_t num_blocks, struct wr_segment_writer_metrics *metrics,
+			   struct wr_name_sync *ns)
 {
 	uint64_t t0 = sw_now_if(metrics);
 	sw_clear(w);
@@ -223,9 +224,14 @@ wr_segment_writer_open_new(struct wr_segment_writer *w, const char *dir,
 	 * its directory entry durable, and a power loss could otherwise drop
 	 * the whole segment with acknowledged events in it.
 	 */
-	rc = wr_fs_sync_dir(dir);
-	if (rc != 0)
-		goto out;
+	if (ns != NULL) {
+		w->name_sync = ns;
+		w->name_seq = ++ns->created;
+	} else {
+		rc = wr_fs_sync_dir(dir);
+		if (rc != 0)
+			goto out;
+	}
 
 	w->prev_chained = 0;
 	sw_start_block(w, 0);
@@ -363,6 +369,39 @@ wr_segment_writer_full(const struct wr_segment_writer *w)
 	return w->block_index >= w->num_blocks;
 }
 
+/* Make names numbered up to upto durable, unless they are known to be. */
+static int
+ns_sync_upto(struct wr_name_sync *ns, uint64_t upto)
+{
+	if (upto <= wr_load_acquire(&ns->synced))
+		return 0;
+	/* Every name numbered up to upto was made before this fsync starts. */
+	int rc = wr_fs_sync_dir(ns->dir);
+	if (rc != 0)
+		return rc;
+	/* Release: pairs with the acquire load above. Several threads may
+	 * sync: keep the largest number any of them covered. */
+	uint64_t cur = wr_load_relaxed(&ns->synced);
+	while (cur < upto &&
+	       !atomic_compare_exchange_weak_explicit(&ns->synced, &cur, upto,
+						      memory_order_release, memory_order_relaxed))
+		;
+	return 0;
+}
+
+int
+wr_name_sync_run(struct wr_name_sync *ns)
+{
+	return ns_sync_upto(ns, ns->created);
+}
+
+/* Before a data sync that may make events of w durable: its name. */
+static int
+sw_sync_name(struct wr_segment_writer *w)
+{
+	return w->name_sync ? ns_sync_upto(w->name_sync, w->name_seq) : 0;
+}
+
 int
 wr_segment_writer_sync_sealed(struct wr_segment_writer *w)
 {
@@ -374,6 +413,9 @@ wr_segment_writer_sync_sealed(struct wr_segment_writer *w)
 	uint64_t from = wr_load_relaxed(&w->synced_end);
 	if (end <= from)
 		return 0;
+	int rc = sw_sync_name(w);
+	if (rc != 0)
+		return rc;
 	/*
 	 * msync of the read-only mapping is a data sync of exactly this range
 	 * (vfs_fsync_range): unlike fdatasync it does not also wait for the
@@ -439,6 +481,8 @@ wr_segment_writer_close(struct wr_segment_writer *w, bool sync)
 		if (rc != 0)
 			wr_log_syscall("pwrite", w->path, -rc);
 	}
+	if (rc == 0 && sync)
+		rc = sw_sync_name(w);
 	if (rc == 0 && sync && wr_sys.fdatasync(w->fd) != 0) {
 		rc = -errno;
 		wr_log_syscall("fdatasync", w->path, -rc);

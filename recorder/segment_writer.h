@@ -68,6 +68,22 @@ struct wr_segment_recovery {
 };
 
 /*
+ * Names of new segments made durable in batches. The preparer hands a
+ * segment out before the directory fsync that covers its name; whatever
+ * syncs the segment's data first (wr_segment_writer_sync_sealed, a closing
+ * sync) also makes sure of the name, with its own directory fsync if the
+ * preparer's has not covered it yet. Names are numbered as they are made.
+ */
+struct wr_name_sync {
+	const char *dir;
+	uint64_t created;        /* names made so far: the creating thread only */
+	_Atomic uint64_t synced; /* names numbered up to this one are durable */
+};
+
+/* fsync ns->dir if a name made so far is not known durable. 0 or -errno. */
+int wr_name_sync_run(struct wr_name_sync *ns);
+
+/*
  * One writer. Fields above "cold" are touched on every append; keep them
  * together. Payload hashing is incremental (two XXH64 states fed one event
  * at a time) so sealing a full block costs a header, not a 16 KiB hash.
@@ -104,6 +120,8 @@ struct wr_segment_writer {
 	struct wr_segment_header final_header; /* finish: written by close */
 	bool finished;                /* final header computed; no more appends */
 	struct wr_segment_writer_metrics *metrics; /* may be NULL */
+	struct wr_name_sync *name_sync; /* NULL: the name was synced at open */
+	uint64_t name_seq;              /* this segment's number in name_sync */
 	char path[4096];
 };
 
@@ -112,13 +130,17 @@ struct wr_segment_writer {
  * (16..524288): O_CREAT|O_EXCL|O_NOFOLLOW, mode 0640; reserve the space
  * (wr_fs_preallocate: a full disk is reported here, never by a later
  * write of a sealed block); write a valid active header; map the file
- * read-only. Returns 0, -EEXIST if the file exists, -EINVAL for
+ * read-only. The directory is fsynced before it returns when ns is NULL;
+ * otherwise the name is numbered in ns and made durable later
+ * (wr_name_sync_run, or the segment's first data sync).
+ * Returns 0, -EEXIST if the file exists, -EINVAL for
  * a bad num_blocks, -ENOSPC, or another -errno; on failure nothing is left
  * behind (the partly made file is removed).
  */
 int wr_segment_writer_open_new(struct wr_segment_writer *w, const char *dir,
 			       const char *prefix, uint32_t segment_index,
-			       uint32_t num_blocks, struct wr_segment_writer_metrics *metrics);
+			       uint32_t num_blocks, struct wr_segment_writer_metrics *metrics,
+			       struct wr_name_sync *ns);
 
 /*
  * Reopen an existing segment for appending (recovery). Checks the header

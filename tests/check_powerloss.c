@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,6 +431,71 @@ START_TEST(test_powerloss_crash_points_recover)
 }
 END_TEST
 
+/*
+ * The preparer hands segments out before the directory fsync that covers
+ * their names. Here every fsync it makes fails, so only the first data
+ * sync of each segment can make its name durable: after each sync, a
+ * power loss must still find every segment that holds a durable event.
+ */
+static int (*prep_fsync_next)(int);
+static _Atomic unsigned prep_fsyncs_refused;
+
+static int
+prep_fsync_fails(int fd)
+{
+	char name[16] = "";
+	pthread_getname_np(pthread_self(), name, sizeof name);
+	if (strcmp(name, "walrec-prep") == 0) {
+		atomic_fetch_add(&prep_fsyncs_refused, 1);
+		errno = EIO;
+		return -1;
+	}
+	return prep_fsync_next(fd);
+}
+
+START_TEST(test_powerloss_segment_names_synced_by_their_first_sync)
+{
+	struct run *r = calloc(1, sizeof *r);
+	r->seed = 7;
+	memset(&expect, 0, sizeof expect);
+	walrec_recorder_config_init(&r->cfg);
+	r->cfg.num_blocks = 16; /* 4096 events a segment */
+	r->cfg.max_hot_segments = 0;
+	r->cfg.sync_interval_us = 0;
+	char scratch[4200];
+	snprintf(scratch, sizeof scratch, "%s/names", base);
+	ck_assert_int_eq(mkdir(scratch, 0750), 0);
+	snprintf(r->dir, sizeof r->dir, "%s/wal", scratch);
+	ck_assert_int_eq(mkdir(r->dir, 0750), 0);
+	ck_assert_int_eq(wr_pl_start(r->dir, scratch, 7), 0);
+	prep_fsync_next = wr_sys.fsync;
+	wr_sys.fsync = prep_fsync_fails;
+	atomic_store(&prep_fsyncs_refused, 0);
+	wr_pl_set_durable_fn(reported_durable, r);
+	open_main(r, 0);
+	for (int i = 0; i < 12; i++) {
+		append_batch(r, 3000); /* a rotation every one or two batches */
+		uint64_t last = r->next_id - 1;
+		ck_assert_int_eq(walrec_recorder_sync(r->rec), 0);
+		note_durable(r, last);
+		struct wr_pl_crash c;
+		ck_assert_int_eq(wr_pl_crash_now("after sync", &c), 0);
+		check_crash(r, &c);
+	}
+	walrec_recorder_state_t st;
+	walrec_recorder_meta_state(r->rec, &st);
+	ck_assert_uint_ge(st.segment_index, 8);
+	ck_assert_uint_gt(atomic_load(&prep_fsyncs_refused), 0);
+	walrec_recorder_t *rec = r->rec;
+	set_rec(r, NULL);
+	ck_assert_int_eq(walrec_recorder_close(rec), 0);
+	walrec_recorder_destroy(rec);
+	check_sim_errors(r);
+	wr_pl_stop();
+	free(r);
+}
+END_TEST
+
 /* ---- the simulator's own model ---------------------------------------------------- */
 
 /* A file written with the system-call table, synced or not. */
@@ -543,6 +609,7 @@ powerloss_suite(void)
 	TCase *core = tcase_create("core");
 	tcase_add_checked_fixture(core, setup_dir, teardown_dir);
 	tcase_add_test(core, test_powerloss_model_keeps_synced_loses_unsynced);
+	tcase_add_test(core, test_powerloss_segment_names_synced_by_their_first_sync);
 	suite_add_tcase(s, core);
 	TCase *conc = tcase_create("concurrency");
 	tcase_add_checked_fixture(conc, setup_dir, teardown_dir);

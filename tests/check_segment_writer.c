@@ -78,7 +78,7 @@ static int
 open_new(struct wr_segment_writer *w, const char *prefix, uint32_t index, uint32_t blocks,
 	 struct wr_segment_writer_metrics *m)
 {
-	int rc = wr_segment_writer_open_new(w, dir, prefix, index, blocks, m);
+	int rc = wr_segment_writer_open_new(w, dir, prefix, index, blocks, m, NULL);
 	if (rc == 0)
 		wr_segment_writer_start(w, &stage);
 	return rc;

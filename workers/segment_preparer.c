@@ -50,6 +50,7 @@ wr_segment_preparer_init(struct wr_segment_preparer *p, const char *dir,
 	if (strlen(dir) >= sizeof p->dir || (prefix && strlen(prefix) >= sizeof p->prefix))
 		return -ENAMETOOLONG;
 	strcpy(p->dir, dir);
+	p->names.dir = p->dir;
 	if (prefix)
 		strcpy(p->prefix, prefix);
 	p->next_index = next_index;
@@ -78,7 +79,7 @@ preparer_make(struct wr_segment_preparer *p, struct wr_segment_slot **out)
 	int rc;
 	for (;;) {
 		rc = wr_segment_writer_open_new(&s->writer, p->dir, prefix, p->next_index,
-						p->num_blocks, p->writer_metrics);
+						p->num_blocks, p->writer_metrics, &p->names);
 		if (rc != -EEXIST)
 			break;
 		/* Recovery starts us after every segment it saw; a file appearing
@@ -124,6 +125,24 @@ preparer_main(void *arg)
 			wr_gauge_set(&p->metrics->queue_depth, p->count);
 			wr_gauge_set(&p->metrics->last_error, 0);
 			pthread_cond_signal(&p->ready);
+			/*
+			 * The segment is out before its name is durable (its first
+			 * data sync sees to that). Fill the queue first; then one
+			 * directory fsync covers every name made since the last.
+			 * Under load an fsync takes milliseconds, longer than a
+			 * small segment lasts: done per segment before it is handed
+			 * out, it left rotations waiting.
+			 */
+			if (p->count < WR_PREPARER_DEPTH)
+				continue;
+			pthread_mutex_unlock(&p->lock);
+			rc = wr_name_sync_run(&p->names);
+			if (rc != 0 && !p->names_failing)
+				wr_log_warn("directory fsync of new segments in %s failed: %s; "
+					    "the first sync of each tries again",
+					    p->dir, walrec_strerror(rc));
+			p->names_failing = rc != 0;
+			pthread_mutex_lock(&p->lock);
 			continue;
 		}
 		/* Expose the failure so appends get back-pressure, then retry. */

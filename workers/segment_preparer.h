@@ -47,11 +47,13 @@ struct wr_segment_preparer {
 	bool stop;               /* under lock */
 	int error;               /* under lock: last preparation error while retrying, 0 when fine */
 	uint32_t next_index;     /* preparer thread only */
+	bool names_failing;      /* preparer thread only: its last directory fsync failed */
 	uint32_t num_blocks;
 	bool started;
 	pthread_t thread;
 	struct wr_segment_writer_metrics *writer_metrics;
 	struct wr_segment_preparer_metrics *metrics;
+	struct wr_name_sync names; /* one directory fsync for the names made since the last */
 	char dir[4096];
 	char prefix[80];
 };
