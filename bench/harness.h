@@ -72,7 +72,7 @@ struct wr_bench_clock {
 	double ns_per_tick;
 	uint64_t overhead_ticks; /* median of back-to-back wr_bench_ticks() */
 	double overhead_mean_ticks; /* of the same reads, top 1% left out */
-	uint64_t resolution_ticks; /* smallest non-zero step seen between two reads */
+	uint64_t resolution_ticks; /* median non-zero step between two reads */
 };
 
 /* Measure the read overhead and a first tick rate (about 20 ms). */
