@@ -31,6 +31,16 @@
 #define wr_add_single_writer(p, v)                                             \
 	wr_store_relaxed((p), wr_load_relaxed(p) + (v))
 
+/* Raise *p to v unless it is already there or above (any number of writers). */
+static inline void
+wr_raise_u64(_Atomic uint64_t *p, uint64_t v, memory_order success)
+{
+	uint64_t cur = atomic_load_explicit(p, memory_order_relaxed);
+	while (cur < v &&
+	       !atomic_compare_exchange_weak_explicit(p, &cur, v, success, memory_order_relaxed))
+		;
+}
+
 static inline void
 wr_cpu_relax(void)
 {

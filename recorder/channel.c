@@ -822,11 +822,7 @@ wr_channel_durable_wanted(const struct wr_channel *ch)
 void
 wr_channel_post_durable(struct wr_channel *ch, uint64_t last_durable_id)
 {
-	uint64_t cur = wr_load_relaxed(&ch->posted_durable);
-	while (cur < last_durable_id &&
-	       !atomic_compare_exchange_weak_explicit(&ch->posted_durable, &cur, last_durable_id,
-						      memory_order_seq_cst, memory_order_relaxed))
-		;
+	wr_raise_u64(&ch->posted_durable, last_durable_id, memory_order_seq_cst);
 	/* The seq_cst CAS above orders the post before the load of sleeping
 	 * in wr_channel_wake (pairs with the fence in wr_channel_park). */
 	wr_fence_seq_cst();

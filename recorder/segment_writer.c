@@ -381,11 +381,7 @@ ns_sync_upto(struct wr_name_sync *ns, uint64_t upto)
 		return rc;
 	/* Release: pairs with the acquire load above. Several threads may
 	 * sync: keep the largest number any of them covered. */
-	uint64_t cur = wr_load_relaxed(&ns->synced);
-	while (cur < upto &&
-	       !atomic_compare_exchange_weak_explicit(&ns->synced, &cur, upto,
-						      memory_order_release, memory_order_relaxed))
-		;
+	wr_raise_u64(&ns->synced, upto, memory_order_release);
 	return 0;
 }
 
@@ -428,10 +424,7 @@ wr_segment_writer_sync_sealed(struct wr_segment_writer *w)
 		return -err;
 	}
 	/* Several threads may sync: keep the largest end any of them covered. */
-	while (from < end &&
-	       !atomic_compare_exchange_weak_explicit(&w->synced_end, &from, end,
-						      memory_order_relaxed, memory_order_relaxed))
-		;
+	wr_raise_u64(&w->synced_end, end, memory_order_relaxed);
 	return 0;
 }
 
